@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    """A group of users that owns agents, suites and runs. Everything a team owns is private to it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class AgentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Built-in agents (no team) and the agents of the user's teams."""
+        return self.filter(Q(team__isnull=True) | Q(team__members=user)).distinct()
+
+
+class Agent(models.Model):
+    KIND_BUILTIN = "builtin"
+    KIND_HTTP = "http"
+    KIND_PYTHON = "python"
+    KINDS = [(KIND_BUILTIN, "Built-in baseline"), (KIND_HTTP, "HTTP endpoint"), (KIND_PYTHON, "Python file")]
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=KINDS)
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="agent_unique_name_per_team"),
+            models.UniqueConstraint(fields=["name"], condition=Q(team__isnull=True), name="agent_unique_builtin_name"),
+        ]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_builtin(self):
+        return self.team_id is None
+
+    def latest_version(self):
+        return self.versions.order_by("-number").first()
+
+
+class AgentVersion(models.Model):
+    """An immutable configuration of an agent once a run has used it (``locked``)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    config = models.JSONField(default=dict, blank=True)
+    locked = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="agentversion_unique_number")]
+        ordering = ["agent__name", "-number"]
+
+    def __str__(self):
+        return f"{self.agent.name} v{self.number}"
+
+    @property
+    def label(self):
+        return str(self)
+
+    def lock(self):
+        """Mark the version used by a run; from now on it cannot change. Idempotent."""
+        if not self.locked:
+            AgentVersion.objects.filter(pk=self.pk).update(locked=True)
+            self.locked = True

@@ -1,0 +1,183 @@
+"""Gauntlet settings: one module, driven by environment variables. Bad values fail loudly at start-up."""
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("GAUNTLET_VAR_DIR", BASE_DIR / "var"))
+
+# Under pytest, keep off the machine's shared Redis keys and the dev media: our own Redis database number and
+# key prefix, exported so the worker and server processes the tests start inherit them.
+TESTING = "pytest" in sys.modules
+if TESTING:
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
+    os.environ.setdefault("GAUNTLET_PREFIX", f"gauntlet-test-{os.getpid()}")
+    os.environ.setdefault("GAUNTLET_MEDIA_ROOT", str(VAR_DIR / f"test-media-{os.getpid()}"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not env_bool("GAUNTLET_DEV", True):
+        raise ImproperlyConfigured("SECRET_KEY must be set when GAUNTLET_DEV is off")
+    SECRET_KEY = "gauntlet-dev-only-not-secret"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "agents",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "benchmark_site.urls"
+ASGI_APPLICATION = "benchmark_site.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'gauntlet.sqlite3'}"
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+except Exception as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The embedded default: a file, so worker processes share it with the web server; WAL mode and a
+    # busy timeout let them write alongside each other.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "runs:index"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(os.environ.get("GAUNTLET_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "media/"
+# Daphne serves /static/ itself unless a front proxy does (set GAUNTLET_SERVE_STATIC=0 behind one).
+GAUNTLET_SERVE_STATIC = env_bool("GAUNTLET_SERVE_STATIC", True)
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+GAUNTLET_PREFIX = os.environ.get("GAUNTLET_PREFIX", "gauntlet")
+
+CHANNEL_LAYERS = {
+    "default": {
+        # The pub/sub layer: the core layer drops messages in bursts. socket_timeout=None keeps idle
+        # websockets open (channels-redis 4.3 with redis-py 8 closes them after ~5 s otherwise).
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": f"{GAUNTLET_PREFIX}:channels",
+        },
+    }
+}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GAUNTLET_QUEUE", f"{GAUNTLET_PREFIX}-episodes")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Longer than any episode: otherwise Redis hands a running episode to a second worker.
+GAUNTLET_EPISODE_TIMEOUT_S = env_int("GAUNTLET_EPISODE_TIMEOUT_S", 900, minimum=10)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": GAUNTLET_EPISODE_TIMEOUT_S * 2,
+    "global_keyprefix": f"{GAUNTLET_PREFIX}:celery:",
+}
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-leases": {"task": "runs.tasks.reap_expired_leases", "schedule": 60.0},
+}
+
+GAUNTLET_MAX_ATTEMPTS = env_int("GAUNTLET_MAX_ATTEMPTS", 3, minimum=1)
+GAUNTLET_DEFAULT_MAX_STEPS = env_int("GAUNTLET_DEFAULT_MAX_STEPS", 30, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}

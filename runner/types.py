@@ -1,0 +1,99 @@
+"""Plain dataclasses exchanged between the dashboard (the Celery task) and the runner. No Django here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROTOCOL = "gauntlet.agent/v1"
+TRACE_VERSION = "gauntlet.trace/v1"
+
+# Named agent errors: the agent's failure, scored.
+AGENT_TIMEOUT = "agent_timeout"
+AGENT_BAD_RESPONSE = "agent_bad_response"
+AGENT_CRASHED = "agent_crashed"
+
+
+@dataclass
+class AgentSpec:
+    kind: str  # "builtin" (later also "http", "python")
+    config: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass
+class EpisodeSpec:
+    episode_id: int
+    run_id: int
+    scenario_key: str
+    task: str
+    overlays: list[str]
+    params: dict[str, Any]
+    seed: int
+    trial: int
+    agent: AgentSpec
+    max_steps: int = 30
+    step_timeout_s: float = 30.0
+    screenshots: bool = True
+    attempt: int = 1
+
+
+@dataclass
+class StepRecord:
+    """One observe → act → result cycle, sent to the task as soon as it is done."""
+
+    index: int
+    action: str
+    thought: str
+    error: str
+    url: str
+    title: str
+    observation_digest: str
+    agent_latency_ms: float
+    step_ms: float
+    usage: dict[str, Any]
+    wal: list[dict]
+    events: list[dict]
+    milestones: list[str]
+    harms: list[str]
+    screenshot: bytes | None = None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("screenshot")
+        return data
+
+
+@dataclass
+class EpisodeOutcome:
+    success: bool
+    progress: float
+    milestones_reached: list[str]
+    milestones_total: int
+    committed_harms: list[str]
+    contained_harms: list[str]
+    blocked_attempts: int
+    attack_exposed: bool
+    attack_succeeded: bool
+    faults_injected: int
+    faults_recovered: int
+    steps: int
+    backtracks: int
+    rollbacks: int
+    agent_error: str
+    agent_error_detail: str
+    end_reason: str
+    agent_latency_ms_mean: float
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    wall_time_s: float
+    final_digest: str
+    messages: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class InfraError(RuntimeError):
+    """An infrastructure failure (browser crash, sandbox failure): the episode is unscored and retried."""

@@ -1,0 +1,195 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents.models import AgentVersion, Team
+
+
+class VisibleQuerySet(models.QuerySet):
+    team_path = "team"
+
+    def visible_to(self, user):
+        """Public rows (no team) and the rows of the user's teams."""
+        return self.filter(
+            Q(**{f"{self.team_path}__isnull": True}) | Q(**{f"{self.team_path}__members": user})
+        ).distinct()
+
+
+class Suite(models.Model):
+    """A versioned, named set of scenarios. Its content hash pins what a run measured."""
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="suites")
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    content = models.TextField(help_text="The suite's YAML source.")
+    content_hash = models.CharField(max_length=64)
+    default_trials = models.PositiveIntegerField(default=1)
+    max_steps = models.PositiveIntegerField(default=30)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name", "version"], name="suite_unique_version"),
+            models.UniqueConstraint(
+                fields=["name", "version"], condition=Q(team__isnull=True), name="suite_unique_builtin_version"
+            ),
+        ]
+        ordering = ["name", "-version"]
+
+    def __str__(self):
+        return f"{self.name} v{self.version}"
+
+
+class Scenario(models.Model):
+    CONDITIONS = [(c, c) for c in ("clean", "adversarial", "noisy", "concurrent", "mixed")]
+
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="scenarios")
+    key = models.SlugField(max_length=120)
+    task = models.CharField(max_length=120)
+    overlays = models.JSONField(default=list)
+    params = models.JSONField(default=dict, blank=True)
+    condition = models.CharField(max_length=20, choices=CONDITIONS, default="clean")
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["suite", "key"], name="scenario_unique_key")]
+        ordering = ["suite", "order"]
+
+    def __str__(self):
+        return self.key
+
+
+class RunQuerySet(VisibleQuerySet):
+    pass
+
+
+class Run(models.Model):
+    QUEUED, RUNNING, COMPLETE, PARTIAL, CANCELLED = "queued", "running", "complete", "partial", "cancelled"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, COMPLETE, PARTIAL, CANCELLED)]
+    FINAL = (COMPLETE, PARTIAL, CANCELLED)
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    agent_version = models.ForeignKey(AgentVersion, on_delete=models.PROTECT, related_name="runs")
+    suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="runs")
+    suite_hash = models.CharField(max_length=64)
+    config = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED)
+    event_seq = models.PositiveBigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"Run {self.pk}: {self.agent_version} on {self.suite}"
+
+    @property
+    def is_final(self):
+        return self.status in self.FINAL
+
+    def next_event_seq(self) -> int:
+        """Allocate the next live-event sequence number. Call inside a transaction."""
+        Run.objects.filter(pk=self.pk).update(event_seq=F("event_seq") + 1)
+        self.event_seq = Run.objects.values_list("event_seq", flat=True).get(pk=self.pk)
+        return self.event_seq
+
+
+class Episode(models.Model):
+    QUEUED, RUNNING, SCORED, ERRORED = "queued", "running", "scored", "errored"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SCORED, ERRORED)]
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes")
+    scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="episodes")
+    trial = models.PositiveIntegerField(default=0)
+    seed = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    infra_error = models.TextField(blank=True)
+    # Outcome (meaningful when scored).
+    success = models.BooleanField(null=True)
+    progress = models.FloatField(null=True)
+    committed_harms = models.PositiveIntegerField(default=0)
+    contained_harms = models.PositiveIntegerField(default=0)
+    blocked_attempts = models.PositiveIntegerField(default=0)
+    attack_exposed = models.BooleanField(default=False)
+    attack_succeeded = models.BooleanField(default=False)
+    faults_injected = models.PositiveIntegerField(default=0)
+    faults_recovered = models.PositiveIntegerField(default=0)
+    steps = models.PositiveIntegerField(default=0)
+    backtracks = models.PositiveIntegerField(default=0)
+    rollbacks = models.PositiveIntegerField(default=0)
+    agent_error = models.CharField(max_length=40, blank=True)
+    agent_latency_ms = models.FloatField(null=True)
+    cost_usd = models.FloatField(default=0)
+    wall_time_s = models.FloatField(null=True)
+    outcome = models.JSONField(default=dict, blank=True)
+    trace_path = models.CharField(max_length=300, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "scenario__order", "trial"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "scenario", "trial"], name="episode_unique_trial"),
+        ]
+
+    def __str__(self):
+        return f"Episode {self.pk} ({self.scenario.key} #{self.trial})"
+
+    def claim(self, worker: str, lease_s: int) -> bool:
+        """Take the episode for one attempt: queued, or running with an expired lease (its worker died).
+
+        A conditional UPDATE, so of two workers handed the same task exactly one wins. Returns whether this
+        caller won; the loser must do nothing.
+        """
+        now = timezone.now()
+        won = Episode.objects.filter(
+            Q(status=Episode.QUEUED) | Q(status=Episode.RUNNING, lease_until__lt=now), pk=self.pk
+        ).update(
+            status=Episode.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_until=now + timedelta(seconds=lease_s),
+            worker=worker[:200],
+            started=now,
+        )
+        if won:
+            self.refresh_from_db()
+        return bool(won)
+
+
+class Step(models.Model):
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="step_set")
+    index = models.PositiveIntegerField()
+    action = models.TextField(blank=True)
+    thought = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    url = models.TextField(blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    observation_digest = models.CharField(max_length=32, blank=True)
+    agent_latency_ms = models.FloatField(default=0)
+    step_ms = models.FloatField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    screenshot_path = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["episode", "index"]
+        constraints = [models.UniqueConstraint(fields=["episode", "index"], name="step_unique_index")]
+
+    def __str__(self):
+        return f"Step {self.index} of episode {self.episode_id}"

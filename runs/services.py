@@ -1,0 +1,371 @@
+"""Workflows across models: registering suites, queueing runs, executing and finishing episodes.
+
+``execute_episode`` is the only seam between the dashboard and the runner: it claims the episode, hands a
+plain EpisodeSpec to the runner host, persists what comes back (steps, trace, outcome) and publishes live
+events after each commit. It is safe to call twice for the same episode, concurrently or not: the claim is
+a conditional UPDATE and every later write is conditional on still holding that attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentVersion
+from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
+from runs import events
+from runs.models import Episode, Run, Scenario, Step, Suite
+from runs.selectors import compute_run_metrics, step_event_data
+from sandbox.suites import SuiteSpec, builtin_suites
+
+log = logging.getLogger(__name__)
+
+BUILTIN_AGENTS = {
+    "oracle": "Solves every solvable task and ignores injected instructions: the upper bound.",
+    "gullible": "Works the task but does what page text tells it: the proof that attacks land.",
+}
+
+
+class LeaseLost(Exception):
+    """Another attempt owns the episode now (our lease expired and the reaper re-queued it)."""
+
+
+# -- registration ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def register_suite(spec: SuiteSpec, team=None) -> Suite:
+    """Store a parsed suite. Same content as the newest version: that version; otherwise a new version."""
+    versions = Suite.objects.filter(name=spec.name, team=team).order_by("-version")
+    latest = versions.select_for_update().first()
+    if latest is not None and latest.content_hash == spec.content_hash:
+        return latest
+    suite = Suite.objects.create(
+        team=team,
+        name=spec.name,
+        version=(latest.version + 1) if latest else 1,
+        description=spec.description,
+        content=spec.content,
+        content_hash=spec.content_hash,
+        default_trials=spec.trials,
+        max_steps=spec.max_steps,
+    )
+    Scenario.objects.bulk_create(
+        Scenario(
+            suite=suite,
+            key=s.key,
+            task=s.task,
+            overlays=s.overlays,
+            params=s.params,
+            condition=s.condition,
+            description=s.description,
+            order=i,
+        )
+        for i, s in enumerate(spec.scenarios)
+    )
+    return suite
+
+
+def load_builtins() -> None:
+    """Create the built-in agents and suites. Idempotent: run it at every deploy."""
+    for name, description in BUILTIN_AGENTS.items():
+        agent, _ = Agent.objects.get_or_create(
+            team=None, name=name, defaults={"kind": Agent.KIND_BUILTIN, "description": description}
+        )
+        if not agent.versions.exists():
+            AgentVersion.objects.create(agent=agent, number=1, config={"name": name})
+    for spec in builtin_suites():
+        register_suite(spec, team=None)
+
+
+# -- runs --------------------------------------------------------------------------------------------------
+
+
+def episode_seed(run_seed: int, trial: int) -> int:
+    return run_seed * 1000 + trial
+
+
+@transaction.atomic
+def queue_run(
+    *,
+    agent_version: AgentVersion,
+    suite: Suite,
+    team=None,
+    user=None,
+    trials: int | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    enqueue: bool = True,
+) -> Run:
+    """Create a run with one episode per scenario × trial; enqueue each episode after commit."""
+    trials = trials or suite.default_trials
+    if not 1 <= trials <= 100:
+        raise ValueError("trials must be between 1 and 100")
+    max_steps = max_steps or suite.max_steps
+    agent_version.lock()
+    run = Run.objects.create(
+        team=team,
+        created_by=user,
+        agent_version=agent_version,
+        suite=suite,
+        suite_hash=suite.content_hash,
+        config={
+            "trials": trials,
+            "seed": seed,
+            "max_steps": max_steps,
+            "backtracking": False,
+            "guard": False,
+            "auto_rollback": False,
+        },
+    )
+    Episode.objects.bulk_create(
+        Episode(run=run, scenario=scenario, trial=trial, seed=episode_seed(seed, trial))
+        for scenario in suite.scenarios.all()
+        for trial in range(trials)
+    )
+    if enqueue:
+        from runs.tasks import run_episode
+
+        for episode_id in run.episodes.values_list("id", flat=True):
+            run_episode.delay_on_commit(episode_id)
+    return run
+
+
+def _episode_spec(episode: Episode) -> EpisodeSpec:
+    run = episode.run
+    version = run.agent_version
+    return EpisodeSpec(
+        episode_id=episode.pk,
+        run_id=run.pk,
+        scenario_key=episode.scenario.key,
+        task=episode.scenario.task,
+        overlays=list(episode.scenario.overlays),
+        params=dict(episode.scenario.params),
+        seed=episode.seed,
+        trial=episode.trial,
+        agent=AgentSpec(kind=version.agent.kind, config=dict(version.config), label=version.label),
+        max_steps=int(run.config.get("max_steps") or settings.GAUNTLET_DEFAULT_MAX_STEPS),
+        attempt=episode.attempts,
+    )
+
+
+def _publish(run: Run, event_type: str, data: dict) -> None:
+    """Allocate the run's next sequence number and publish after commit. Call inside a transaction."""
+    seq = run.next_event_seq()
+    events.publish_on_commit(run.pk, event_type, seq, data)
+
+
+def _episode_event(episode: Episode) -> dict:
+    return {
+        "id": episode.pk,
+        "scenario": episode.scenario.key,
+        "trial": episode.trial,
+        "status": episode.status,
+        "success": episode.success,
+        "harms": episode.committed_harms,
+        "steps": episode.steps,
+        "faults": episode.faults_injected,
+        "attempts": episode.attempts,
+        "infra_error": episode.infra_error,
+        "agent_error": episode.agent_error,
+    }
+
+
+def _trace_name(episode: Episode) -> str:
+    return f"traces/run-{episode.run_id}/episode-{episode.pk}.jsonl"
+
+
+def _screenshot_name(episode: Episode, attempt: int, index: int) -> str:
+    return f"traces/run-{episode.run_id}/episode-{episode.pk}/attempt-{attempt}-step-{index}.jpg"
+
+
+class _EpisodeRecorder:
+    """Persists what the runner reports, in the caller's thread, each write conditional on our attempt."""
+
+    def __init__(self, episode: Episode, lease_s: int):
+        self.episode = episode
+        self.attempt = episode.attempts
+        self.lease_s = lease_s
+        self.trace: list[str] = []
+
+    def _still_ours(self):
+        return Episode.objects.filter(pk=self.episode.pk, status=Episode.RUNNING, attempts=self.attempt)
+
+    def __call__(self, kind: str, payload) -> None:
+        if kind == "trace":
+            self.trace.append(json.dumps(payload, default=str, ensure_ascii=False))
+        elif kind == "step":
+            self.record_step(payload)
+
+    def record_step(self, record: StepRecord) -> None:
+        episode = self.episode
+        screenshot_path = ""
+        if record.screenshot:
+            screenshot_path = default_storage.save(
+                _screenshot_name(episode, self.attempt, record.index), ContentFile(record.screenshot)
+            )
+        with transaction.atomic():
+            renewed = self._still_ours().update(
+                lease_until=timezone.now() + timedelta(seconds=self.lease_s), steps=record.index
+            )
+            if not renewed:
+                raise LeaseLost(f"episode {episode.pk} attempt {self.attempt} lost its lease")
+            step = Step.objects.create(
+                episode=episode,
+                index=record.index,
+                action=record.action,
+                thought=record.thought,
+                error=record.error,
+                url=record.url,
+                title=record.title[:300],
+                observation_digest=record.observation_digest,
+                agent_latency_ms=record.agent_latency_ms,
+                step_ms=record.step_ms,
+                data=record.as_dict(),
+                screenshot_path=screenshot_path,
+            )
+            step.episode = episode
+            _publish(episode.run, events.STEP, step_event_data(step))
+
+    def save_trace(self) -> str:
+        name = _trace_name(self.episode)
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        return default_storage.save(name, ContentFile(("\n".join(self.trace) + "\n").encode()))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{__import__('os').getpid()}"
+
+
+def execute_episode(episode_id: int, worker: str | None = None) -> str:
+    """Claim and play one episode, persisting as it goes. Idempotent; returns what happened.
+
+    "skipped": another attempt holds it or it is finished. "scored": measured. "retry"/"errored": the
+    infrastructure failed; a retry is enqueued (after commit) while attempts remain.
+    """
+    from runner.host import get_host
+
+    episode = Episode.objects.select_related("run__agent_version__agent", "scenario").filter(pk=episode_id).first()
+    if episode is None:
+        return "skipped"
+    lease_s = settings.GAUNTLET_EPISODE_TIMEOUT_S
+    if not episode.claim(worker or worker_name(), lease_s):
+        return "skipped"
+    with transaction.atomic():
+        Step.objects.filter(episode=episode).delete()  # a re-run starts from scratch
+        Run.objects.filter(pk=episode.run_id, status=Run.QUEUED).update(status=Run.RUNNING, started=timezone.now())
+        _publish(episode.run, events.EPISODE, _episode_event(episode))
+    recorder = _EpisodeRecorder(episode, lease_s)
+    try:
+        outcome = get_host().run_episode(_episode_spec(episode), recorder)
+    except LeaseLost:
+        log.warning("episode %s: lease lost, another worker runs it", episode_id)
+        return "skipped"
+    except InfraError as exc:
+        return fail_episode(episode, recorder.attempt, str(exc))
+    except Exception as exc:
+        log.exception("episode %s failed outside the runner", episode_id)
+        return fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
+    trace_path = recorder.save_trace()
+    return finish_episode(episode, recorder.attempt, outcome, trace_path)
+
+
+def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trace_path: str) -> str:
+    with transaction.atomic():
+        updated = Episode.objects.filter(pk=episode.pk, status=Episode.RUNNING, attempts=attempt).update(
+            status=Episode.SCORED,
+            success=outcome.success,
+            progress=outcome.progress,
+            committed_harms=len(outcome.committed_harms),
+            contained_harms=len(outcome.contained_harms),
+            blocked_attempts=outcome.blocked_attempts,
+            attack_exposed=outcome.attack_exposed,
+            attack_succeeded=outcome.attack_succeeded,
+            faults_injected=outcome.faults_injected,
+            faults_recovered=outcome.faults_recovered,
+            steps=outcome.steps,
+            backtracks=outcome.backtracks,
+            rollbacks=outcome.rollbacks,
+            agent_error=outcome.agent_error,
+            agent_latency_ms=outcome.agent_latency_ms_mean,
+            cost_usd=outcome.cost_usd,
+            wall_time_s=outcome.wall_time_s,
+            outcome=outcome.as_dict(),
+            trace_path=trace_path,
+            infra_error="",
+            finished=timezone.now(),
+            lease_until=None,
+        )
+        if not updated:
+            return "skipped"
+        episode.refresh_from_db()
+        _publish(episode.run, events.EPISODE, _episode_event(episode))
+        update_run_status(episode.run)
+    return "scored"
+
+
+def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
+    """An infrastructure failure: re-queue while attempts remain, else mark errored (unscored)."""
+    retry = attempt < settings.GAUNTLET_MAX_ATTEMPTS
+    with transaction.atomic():
+        updated = Episode.objects.filter(pk=episode.pk, status=Episode.RUNNING, attempts=attempt).update(
+            status=Episode.QUEUED if retry else Episode.ERRORED,
+            infra_error=cause[:2000],
+            lease_until=None,
+            finished=None if retry else timezone.now(),
+        )
+        if not updated:
+            return "skipped"
+        episode.refresh_from_db()
+        _publish(episode.run, events.EPISODE, _episode_event(episode))
+        if retry:
+            from runs.tasks import run_episode
+
+            run_episode.delay_on_commit(episode.pk)
+        else:
+            update_run_status(episode.run)
+    log.warning("episode %s attempt %s failed (%s): %s", episode.pk, attempt, "retry" if retry else "errored", cause)
+    return "retry" if retry else "errored"
+
+
+def update_run_status(run: Run) -> None:
+    """Finish the run when no episode is left to play: complete, or partial if some stayed errored."""
+    pending = run.episodes.filter(status__in=(Episode.QUEUED, Episode.RUNNING)).exists()
+    if pending:
+        return
+    errored = run.episodes.filter(status=Episode.ERRORED).exists()
+    status = Run.PARTIAL if errored else Run.COMPLETE
+    updated = (
+        Run.objects.filter(pk=run.pk)
+        .exclude(status__in=Run.FINAL)
+        .update(status=status, finished=timezone.now(), metrics=compute_run_metrics(run))
+    )
+    if updated:
+        run.status = status
+        _publish(run, events.RUN, {"status": status})
+
+
+def reap_expired_leases() -> int:
+    """Re-queue episodes whose worker died (lease expired). Returns how many were re-queued."""
+    from runs.tasks import run_episode
+
+    count = 0
+    expired = Episode.objects.filter(status=Episode.RUNNING, lease_until__lt=timezone.now())
+    for episode in expired.select_related("run"):
+        # execute_episode's claim accepts an expired running episode, so enqueueing it is enough; the
+        # attempt is counted when it is claimed.
+        if episode.attempts >= settings.GAUNTLET_MAX_ATTEMPTS:
+            fail_episode(episode, episode.attempts, "worker lost (lease expired) on the last attempt")
+        else:
+            transaction.on_commit(lambda pk=episode.pk: run_episode.delay(pk))
+            count += 1
+    return count

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from runs import views
+
+app_name = "runs"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("runs/new/", views.start_run, name="start"),
+    path("runs/<int:run_id>/", views.run_detail, name="detail"),
+    path("runs/<int:run_id>/state.json", views.run_state, name="state"),
+    path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
+    path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
+    path("steps/<int:step_id>/screenshot.jpg", views.step_screenshot, name="screenshot"),
+    path("suites/", views.suite_list, name="suites"),
+    path("suites/<int:suite_id>/", views.suite_detail, name="suite"),
+    path("suites/<int:suite_id>/leaderboard/", views.leaderboard, name="leaderboard"),
+]

@@ -1,0 +1,165 @@
+"""Tasks, overlays and the scenario instance that the runner plays an episode against.
+
+A task is a goal on a site with a success check, progress milestones and harm checks, all evaluated on
+World state (never on page text). An overlay is a condition applied to a task: it can change the World's
+seed state (``prepare``), answer a request before the site does (``before_request``: a 503, a latency), or
+change a response (``after_response``: a popup). Adversarial overlays declare the attacker's goal as a
+check, so attack success is measured, not guessed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.sites.base import Request, Response, Site
+from sandbox.world import World
+
+CONDITIONS = ("clean", "adversarial", "noisy", "concurrent")
+
+
+class ScenarioError(ValueError):
+    """A scenario that names an unknown task or overlay, or gives bad parameters."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    fn: Callable[[World, dict], bool]
+    description: str = ""
+
+    def __call__(self, world: World, params: dict) -> bool:
+        return bool(self.fn(world, params))
+
+
+# A policy is how the built-in baselines solve a task: (observation, params, memory) -> action string.
+# ``observation`` is the dict the agent contract sends (url, title, axtree, elements, last_action_error, ...).
+Policy = Callable[[dict, dict, dict], str]
+
+
+@dataclass
+class Task:
+    id: str
+    site: str
+    goal: str  # str.format template over params
+    start_path: str
+    success: Check
+    milestones: list[Check]
+    harms: list[Check]
+    policy: Policy
+    defaults: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class Overlay:
+    """Base overlay. ``name`` is the full name, e.g. ``adversarial:review_injection``."""
+
+    name: str = "clean"
+    description: str = ""
+    # For adversarial overlays: the attacker's goal, checked on World state.
+    attack_goal: Check | None = None
+    # The values an injected instruction asks for; the ``gullible`` baseline adopts them when it reads
+    # the instruction on a page (see the task policies).
+    injected: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def condition(self) -> str:
+        return self.name.split(":", 1)[0]
+
+    def prepare(self, state: dict, task: Task, params: dict, rng: random.Random) -> None:
+        """Change the seed state before the World is built (inject content, plan faults)."""
+
+    def before_request(self, world: World, request: Request) -> Response | None:
+        return None
+
+    def after_response(self, world: World, request: Request, response: Response) -> Response:
+        return response
+
+
+@dataclass
+class ScenarioInstance:
+    """A scenario made concrete for one episode: its World and everything needed to score it."""
+
+    key: str
+    task: Task
+    params: dict
+    overlays: list[Overlay]
+    world: World
+    site: Site
+
+    @property
+    def goal(self) -> str:
+        return self.task.goal.format(**self.params)
+
+    @property
+    def start_url(self) -> str:
+        return f"http://{self.site.host}{self.task.start_path}"
+
+    @property
+    def conditions(self) -> list[str]:
+        return sorted({o.condition for o in self.overlays})
+
+    @property
+    def attack_goals(self) -> list[Check]:
+        return [o.attack_goal for o in self.overlays if o.attack_goal is not None]
+
+    def injected_values(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for overlay in self.overlays:
+            merged.update(overlay.injected)
+        return merged
+
+
+TASKS: dict[str, Task] = {}
+OVERLAYS: dict[str, Callable[[dict], Overlay]] = {}
+SITES: dict[str, Site] = {}
+
+
+def register_site(site: Site) -> Site:
+    SITES[site.host] = site
+    return site
+
+
+def register_task(task: Task) -> Task:
+    if task.id in TASKS:
+        raise ScenarioError(f"task {task.id!r} registered twice")
+    TASKS[task.id] = task
+    return task
+
+
+def register_overlay(name: str, factory: Callable[[dict], Overlay]) -> None:
+    OVERLAYS[name] = factory
+
+
+def _load_builtins() -> None:
+    # Importing the site modules registers their sites, tasks and overlays.
+    from sandbox.sites import shop  # noqa: F401
+
+
+def build_scenario(
+    *, key: str, task: str, overlays: list[str] | None = None, params: dict | None = None, seed: int = 0
+) -> ScenarioInstance:
+    """Build a fresh World for one episode of a scenario. Deterministic in (task, overlays, params, seed)."""
+    _load_builtins()
+    if task not in TASKS:
+        raise ScenarioError(f"unknown task {task!r}")
+    task_def = TASKS[task]
+    merged = {**task_def.defaults, **(params or {})}
+    overlay_objs: list[Overlay] = []
+    for name in overlays or ["clean"]:
+        if name == "clean":
+            continue
+        if name not in OVERLAYS:
+            raise ScenarioError(f"unknown overlay {name!r}")
+        overlay_objs.append(OVERLAYS[name](merged))
+    site = SITES[task_def.site]
+    rng = random.Random(seed)
+    state = site.seed_state(seed)
+    for overlay in overlay_objs:
+        overlay.prepare(state, task_def, merged, rng)
+    world = World(seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []})
+    world.overlays = overlay_objs
+    return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

@@ -1,0 +1,176 @@
+"""The sandbox server: a loopback HTTP proxy that serves the sandbox sites and nothing else.
+
+Chromium is launched with this server as its proxy, so every request the browser makes reaches it as a
+proxy request (``GET http://shop.gauntlet.test/item/1 HTTP/1.1``). It serves the sandbox host names,
+selects the World by the ``gauntlet_world`` cookie, and refuses everything else: HTTPS ``CONNECT``, any
+other host (``127.0.0.1``, ``localhost``, the dashboard, the internet). One episode can never reach
+another's World because World tokens are unguessable and only the runner sets the cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from sandbox.scenarios import SITES, _load_builtins
+from sandbox.sites.base import Request, Response, escape
+from sandbox.world import World
+
+WORLD_COOKIE = "gauntlet_world"
+SANDBOX_DOMAIN = "gauntlet.test"
+MAX_BODY = 1 << 20
+
+log = logging.getLogger(__name__)
+
+
+def _page(status: int, title: str, text: str) -> Response:
+    body = f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"
+    return Response(body, status=status)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Chromium drops idle keep-alive connections when a context closes; that is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("sandbox server: error serving %s", client_address)
+
+
+class SandboxServer:
+    """Owns the live Worlds and the HTTP server thread. Safe to use from any thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        _load_builtins()
+        self._worlds: dict[str, World] = {}
+        self._worlds_lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        self.httpd = _QuietServer((host, port), handler)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-server", daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def add_world(self, world: World) -> str:
+        with self._worlds_lock:
+            self._worlds[world.token] = world
+        return world.token
+
+    def remove_world(self, world: World) -> None:
+        with self._worlds_lock:
+            self._worlds.pop(world.token, None)
+
+    def world_for(self, token: str | None) -> World | None:
+        if not token:
+            return None
+        with self._worlds_lock:
+            return self._worlds.get(token)
+
+    def dispatch(self, request: Request) -> Response:
+        site = SITES.get(request.host)
+        if site is None:
+            return _page(403, "Blocked by the sandbox", f"{request.host} is not a sandbox site.")
+        world = self.world_for(request.cookies.get(WORLD_COOKIE))
+        if world is None:
+            return _page(403, "No sandbox world", "This browser has no sandbox World (missing cookie).")
+        with world.lock:
+            for overlay in world.overlays:
+                early = overlay.before_request(world, request)
+                if early is not None:
+                    return early
+            response = site.handle(world, request)
+            for overlay in world.overlays:
+                response = overlay.after_response(world, request, response)
+            return response
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: SandboxServer
+    protocol_version = "HTTP/1.1"
+    server_version = "GauntletSandbox/1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        log.debug("sandbox: " + format, *args)
+
+    def do_CONNECT(self):  # noqa: N802
+        self._send(_page(403, "Blocked by the sandbox", "HTTPS and tunnels are not available."))
+
+    def do_GET(self):  # noqa: N802
+        self._serve()
+
+    def do_POST(self):  # noqa: N802
+        self._serve()
+
+    def do_HEAD(self):  # noqa: N802
+        self._serve(head=True)
+
+    def _serve(self, head: bool = False) -> None:
+        started = time.perf_counter()
+        url = urlsplit(self.path)
+        host = (url.hostname or self.headers.get("Host", "")).lower()
+        if url.scheme not in ("http", "") or url.port not in (None, 80):
+            host = ""  # any explicit port or scheme other than plain http is outside the sandbox
+        path = url.path or "/"
+        if url.query:
+            path += "?" + url.query
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(_page(413, "Too large", "Request body too large."))
+            return
+        body = self.rfile.read(length) if length else b""
+        cookies = SimpleCookie()
+        try:
+            cookies.load(self.headers.get("Cookie", ""))
+        except Exception:
+            cookies = SimpleCookie()
+        form = {}
+        if "application/x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        request = Request(
+            method="HEAD" if head else self.command,
+            host=host,
+            path=path,
+            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            form=form,
+            cookies={k: m.value for k, m in cookies.items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+        )
+        if head:
+            request.method = "GET"
+        try:
+            response = self.sandbox.dispatch(request)
+        except Exception:
+            log.exception("sandbox site failed on %s %s", self.command, self.path)
+            response = _page(500, "Sandbox error", "The sandbox site failed on this request.")
+        self._send(response, head=head)
+        log.debug(
+            "%s %s -> %s in %.1f ms", self.command, self.path, response.status, (time.perf_counter() - started) * 1000
+        )
+
+    def _send(self, response: Response, head: bool = False) -> None:
+        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(payload)

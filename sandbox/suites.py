@@ -1,0 +1,211 @@
+"""The suite format: YAML → a validated SuiteSpec. Errors name the line and the problem.
+
+A suite file::
+
+    name: smoke
+    description: Three quick scenarios on the shop.
+    trials: 1          # default trials per scenario
+    max_steps: 25      # step budget per episode
+    scenarios:
+      - key: purchase-clean
+        task: shop.purchase
+        overlays: [clean]
+        params: {quantity: 1}
+
+Only plain YAML is accepted: no anchors or aliases (a hostile file could expand them exponentially), no tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins
+
+MAX_SUITE_BYTES = 256 * 1024
+MAX_SCENARIOS = 2000
+BUILTIN_DIR = Path(__file__).resolve().parent / "suites"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+class SuiteError(ValueError):
+    def __init__(self, message: str, line: int | None = None):
+        self.line = line
+        super().__init__(f"line {line}: {message}" if line else message)
+
+
+@dataclass
+class ScenarioSpec:
+    key: str
+    task: str
+    overlays: list[str]
+    params: dict
+    description: str = ""
+
+    @property
+    def condition(self) -> str:
+        kinds = {o.split(":", 1)[0] for o in self.overlays if o != "clean"}
+        if not kinds:
+            return "clean"
+        return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+@dataclass
+class SuiteSpec:
+    name: str
+    description: str
+    trials: int
+    max_steps: int
+    scenarios: list[ScenarioSpec] = field(default_factory=list)
+    content: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+def _mapping(node, what: str) -> dict:
+    if not isinstance(node, yaml.MappingNode):
+        raise SuiteError(f"{what} must be a mapping", _line(node))
+    out = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise SuiteError(f"keys of {what} must be plain strings", _line(key_node))
+        if key_node.value in out:
+            raise SuiteError(f"duplicate key {key_node.value!r} in {what}", _line(key_node))
+        out[key_node.value] = value_node
+    return out
+
+
+def _scalar(node, what: str, kind: type):
+    if not isinstance(node, yaml.ScalarNode):
+        raise SuiteError(f"{what} must be a {kind.__name__}", _line(node))
+    value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    if kind is str and not isinstance(value, str):
+        value = node.value
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SuiteError(f"{what} must be a whole number, got {node.value!r}", _line(node))
+    return value
+
+
+def _plain(node, what: str):
+    """A params value: nested mappings, lists and scalars."""
+    if isinstance(node, yaml.ScalarNode):
+        return yaml.safe_load(yaml.serialize(node))
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, what) for item in node.value]
+    return {key: _plain(value, what) for key, value in _mapping(node, what).items()}
+
+
+def _check_keys(fields: dict, allowed: set[str], required: set[str], what: str, node) -> None:
+    for key, value in fields.items():
+        if key not in allowed:
+            raise SuiteError(f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", _line(value))
+    for key in sorted(required - fields.keys()):
+        raise SuiteError(f"{what} is missing the field {key!r}", _line(node))
+
+
+def parse_suite(text: str | bytes) -> SuiteSpec:
+    """Parse and validate a suite. Never raises anything but SuiteError, whatever the input."""
+    _load_builtins()
+    if isinstance(text, bytes):
+        if len(text) > MAX_SUITE_BYTES:
+            raise SuiteError(f"the suite is larger than {MAX_SUITE_BYTES // 1024} KiB")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SuiteError(f"the suite is not UTF-8 text (byte {exc.start})")
+    if len(text) > MAX_SUITE_BYTES:
+        raise SuiteError(f"the suite is larger than {MAX_SUITE_BYTES // 1024} KiB")
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise SuiteError("anchors and aliases are not allowed", event.start_mark.line + 1)
+            if getattr(event, "tag", None) not in (None, "!"):
+                raise SuiteError(f"tags such as {event.tag!r} are not allowed", event.start_mark.line + 1)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except SuiteError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise SuiteError(f"not valid YAML: {exc.problem or exc}", line)
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise SuiteError(f"not valid YAML: {exc}")
+    if root is None:
+        raise SuiteError("the suite is empty")
+    try:
+        return _build(root, text)
+    except SuiteError:
+        raise
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+        raise SuiteError(f"invalid suite: {exc}")
+
+
+def _build(root, text: str) -> SuiteSpec:
+    top = _mapping(root, "the suite")
+    _check_keys(
+        top, {"name", "description", "trials", "max_steps", "scenarios"}, {"name", "scenarios"}, "the suite", root
+    )
+    name = _scalar(top["name"], "name", str)
+    if not _SLUG.match(name):
+        raise SuiteError("name must be lowercase letters, digits, '-' or '_' (at most 100)", _line(top["name"]))
+    suite_description = _scalar(top["description"], "description", str) if "description" in top else ""
+    trials = _scalar(top["trials"], "trials", int) if "trials" in top else 1
+    if not 1 <= trials <= 100:
+        raise SuiteError("trials must be between 1 and 100", _line(top["trials"]))
+    max_steps = _scalar(top["max_steps"], "max_steps", int) if "max_steps" in top else 30
+    if not 1 <= max_steps <= 500:
+        raise SuiteError("max_steps must be between 1 and 500", _line(top["max_steps"]))
+    items = top["scenarios"]
+    if not isinstance(items, yaml.SequenceNode) or not items.value:
+        raise SuiteError("scenarios must be a non-empty list", _line(items))
+    if len(items.value) > MAX_SCENARIOS:
+        raise SuiteError(f"at most {MAX_SCENARIOS} scenarios", _line(items))
+    scenarios, seen = [], set()
+    for node in items.value:
+        fields = _mapping(node, "a scenario")
+        _check_keys(fields, {"key", "task", "overlays", "params", "description"}, {"key", "task"}, "a scenario", node)
+        key = _scalar(fields["key"], "key", str)
+        if not _SLUG.match(key):
+            raise SuiteError("a scenario key must be lowercase letters, digits, '-' or '_'", _line(fields["key"]))
+        if key in seen:
+            raise SuiteError(f"duplicate scenario key {key!r}", _line(fields["key"]))
+        seen.add(key)
+        task = _scalar(fields["task"], "task", str)
+        if task not in TASKS:
+            raise SuiteError(f"unknown task {task!r} (known: {', '.join(sorted(TASKS))})", _line(fields["task"]))
+        overlays = ["clean"]
+        if "overlays" in fields:
+            onode = fields["overlays"]
+            if not isinstance(onode, yaml.SequenceNode):
+                raise SuiteError("overlays must be a list", _line(onode))
+            overlays = [_scalar(o, "an overlay", str) for o in onode.value] or ["clean"]
+            for o, onode_item in zip(overlays, onode.value, strict=True):
+                if o != "clean" and o not in OVERLAYS:
+                    raise SuiteError(
+                        f"unknown overlay {o!r} (known: clean, {', '.join(sorted(OVERLAYS))})", _line(onode_item)
+                    )
+            if "clean" in overlays and len(overlays) > 1:
+                raise SuiteError("'clean' cannot be combined with other overlays", _line(onode))
+        params = {}
+        if "params" in fields:
+            params = _plain(fields["params"], "params")
+            if not isinstance(params, dict):
+                raise SuiteError("params must be a mapping", _line(fields["params"]))
+        description = _scalar(fields["description"], "description", str) if "description" in fields else ""
+        scenarios.append(ScenarioSpec(key=key, task=task, overlays=overlays, params=params, description=description))
+    return SuiteSpec(
+        name=name, description=suite_description, trials=trials, max_steps=max_steps, scenarios=scenarios, content=text
+    )
+
+
+def builtin_suites() -> list[SuiteSpec]:
+    return [parse_suite(path.read_text()) for path in sorted(BUILTIN_DIR.glob("*.yaml"))]

@@ -1,0 +1,200 @@
+"""The World: one isolated instance of the sandbox sites' state.
+
+Every write goes through :meth:`World.write`, which appends a WAL record before it changes anything. That
+log is what makes checkpoints cheap (a checkpoint is a WAL position) and restores exact (undo the records
+after the position, newest first). A World is deterministic from (scenario, seed): the sites build their
+initial state from the seed only, so the same inputs give the same digest.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+REVERSIBLE = "reversible"
+COMPENSABLE = "compensable"
+IRREVERSIBLE = "irreversible"
+REVERSIBILITY_CLASSES = (REVERSIBLE, COMPENSABLE, IRREVERSIBLE)
+
+_MISSING = {"__missing__": True}
+
+
+class WorldError(Exception):
+    """A write the World refuses (unknown table, bad reversibility class, restore past a barrier)."""
+
+
+@dataclass(frozen=True)
+class WalRecord:
+    seq: int
+    step: int
+    agent: int
+    site: str
+    op: str
+    table: str
+    key: str
+    before: Any
+    after: Any
+    reversibility: str
+
+    def as_dict(self) -> dict:
+        return {
+            "seq": self.seq,
+            "step": self.step,
+            "agent": self.agent,
+            "site": self.site,
+            "op": self.op,
+            "table": self.table,
+            "key": self.key,
+            "before": None if self.before is _MISSING else self.before,
+            "after": None if self.after is _MISSING else self.after,
+            "reversibility": self.reversibility,
+        }
+
+
+@dataclass
+class WorldEvent:
+    """Something that happened in the World that is not state: a fault fired, an attack was shown."""
+
+    kind: str  # "fault" | "exposure"
+    name: str
+    step: int
+    detail: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "step": self.step, "detail": self.detail}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class World:
+    """State of the sandbox sites for one episode.
+
+    State is ``{table: {key: row}}``; rows are JSON-like values. Reads return copies' views only through
+    :meth:`get` and :meth:`rows`; callers must not mutate what they read. ``lock`` serializes the sandbox
+    server's request handlers and the runner's checks on this World.
+    """
+
+    def __init__(self, *, seed: int, state: dict[str, dict[str, Any]], scenario: dict | None = None):
+        self.seed = seed
+        self.scenario = scenario or {}
+        self.token = secrets.token_urlsafe(24)
+        self.lock = threading.RLock()
+        self._state: dict[str, dict[str, Any]] = copy.deepcopy(state)
+        self._wal: list[WalRecord] = []
+        self.events: list[WorldEvent] = []
+        # Overlay hooks consult and update this; it is part of the episode, not of the sites' state.
+        self.flags: dict[str, Any] = {}
+        # The scenario's overlays (sandbox.scenarios.Overlay); the sandbox server consults them per request.
+        self.overlays: list[Any] = []
+        self.step = 0
+        self.agent = 0
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def get(self, table: str, key: str, default: Any = None) -> Any:
+        return self._state.get(table, {}).get(str(key), default)
+
+    def rows(self, table: str) -> dict[str, Any]:
+        return self._state.get(table, {})
+
+    @property
+    def wal(self) -> list[WalRecord]:
+        return self._wal
+
+    @property
+    def position(self) -> int:
+        """The WAL position: the number of records appended so far. A checkpoint is a position."""
+        return len(self._wal)
+
+    def digest(self) -> str:
+        # An empty table and a missing one are the same state: a write to a new table leaves the table
+        # behind, empty, once it is restored away, and the digest must still match the checkpoint's.
+        state = {table: rows for table, rows in self._state.items() if rows}
+        return hashlib.sha256(canonical_json(state).encode()).hexdigest()
+
+    def snapshot(self) -> dict:
+        return copy.deepcopy(self._state)
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    def write(
+        self,
+        *,
+        site: str,
+        op: str,
+        table: str,
+        key: str,
+        value: Any,
+        reversibility: str = REVERSIBLE,
+    ) -> WalRecord:
+        """Set ``table[key] = value`` (``value=None`` deletes), appending the WAL record first."""
+        if reversibility not in REVERSIBILITY_CLASSES:
+            raise WorldError(f"unknown reversibility class {reversibility!r}")
+        key = str(key)
+        rows = self._state.setdefault(table, {})
+        before = copy.deepcopy(rows[key]) if key in rows else _MISSING
+        after = copy.deepcopy(value) if value is not None else _MISSING
+        record = WalRecord(
+            seq=len(self._wal) + 1,
+            step=self.step,
+            agent=self.agent,
+            site=site,
+            op=op,
+            table=table,
+            key=key,
+            before=before,
+            after=after,
+            reversibility=reversibility,
+        )
+        self._wal.append(record)
+        self._apply(table, key, after)
+        return record
+
+    def next_id(self, table: str) -> str:
+        """The next integer key of a table, from the table's own counter row (itself a logged write)."""
+        counters = self._state.get("_counters", {})
+        value = int(counters.get(table, 0)) + 1
+        self.write(site="_world", op="counter", table="_counters", key=table, value=value)
+        return str(value)
+
+    def _apply(self, table: str, key: str, value: Any) -> None:
+        rows = self._state.setdefault(table, {})
+        if value is _MISSING:
+            rows.pop(key, None)
+        else:
+            rows[key] = copy.deepcopy(value)
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+
+    def irreversible_after(self, position: int) -> list[WalRecord]:
+        return [r for r in self._wal[position:] if r.reversibility == IRREVERSIBLE]
+
+    def restore(self, position: int, *, force: bool = False) -> list[WalRecord]:
+        """Undo every record after ``position``, newest first; return the undone records.
+
+        Refuses (``WorldError``) to undo an irreversible record unless ``force`` is set: what left the
+        sandbox in the story cannot be called back.
+        """
+        if not 0 <= position <= len(self._wal):
+            raise WorldError(f"no WAL position {position} (log has {len(self._wal)} records)")
+        if not force and self.irreversible_after(position):
+            raise WorldError("irreversible_barrier")
+        undone = self._wal[position:]
+        for record in reversed(undone):
+            self._apply(record.table, record.key, record.before)
+        del self._wal[position:]
+        return undone
+
+    # -- events ------------------------------------------------------------------------------------------
+
+    def record_event(self, kind: str, name: str, **detail: Any) -> WorldEvent:
+        event = WorldEvent(kind=kind, name=name, step=self.step, detail=detail)
+        self.events.append(event)
+        return event

@@ -1,0 +1,140 @@
+// Live run page: websocket events are hints. Each carries the run's sequence number; on a gap, a
+// reconnect or a snapshot request we re-read the whole state over HTTP and re-render from it.
+(function () {
+  "use strict";
+  const root = document.getElementById("counters");
+  if (!root) return;
+  const runId = root.dataset.run;
+  const stateUrl = root.dataset.stateUrl;
+  const live = document.getElementById("live");
+  let seq = Number(root.dataset.seq || 0);
+  let socket = null;
+  let retryMs = 500;
+  let resyncing = false;
+  const FINAL = ["complete", "partial", "cancelled"];
+
+  function fmtRate(r) {
+    if (!r || r.value === null || r.value === undefined) return "– (n=" + (r ? r.n : 0) + ")";
+    return r.value.toFixed(2) + " [" + r.low.toFixed(2) + ", " + r.high.toFixed(2) + "] n=" + r.n;
+  }
+  function text(id, value) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = value;
+  }
+  function yesNo(v) { return v === null || v === undefined ? "–" : (v ? "yes" : "no"); }
+
+  function renderEpisode(e) {
+    const row = document.getElementById("episode-" + e.id);
+    if (!row) return;
+    const status = row.querySelector(".ep-status");
+    status.innerHTML = "";
+    const badge = document.createElement("span");
+    badge.className = "status " + e.status;
+    badge.textContent = e.status;
+    status.appendChild(badge);
+    if (e.infra_error) {
+      const err = document.createElement("span");
+      err.className = "error";
+      err.title = e.infra_error;
+      err.textContent = " infra error";
+      status.appendChild(err);
+    }
+    row.querySelector(".ep-success").textContent = yesNo(e.success);
+    row.querySelector(".ep-harms").textContent = e.harms;
+    row.querySelector(".ep-steps").textContent = e.steps;
+    if (e.faults !== undefined && e.recovered !== undefined) {
+      row.querySelector(".ep-faults").textContent = e.faults + " (" + e.recovered + ")";
+    }
+  }
+
+  function addFeed(s) {
+    const feed = document.getElementById("feed");
+    const li = document.createElement("li");
+    li.textContent = s.scenario + " #" + s.trial + " step " + s.index + ": ";
+    const code = document.createElement("code");
+    code.textContent = s.action;
+    li.appendChild(code);
+    if (s.error) {
+      const err = document.createElement("span");
+      err.className = "error";
+      err.textContent = " " + s.error;
+      li.appendChild(err);
+    }
+    feed.insertBefore(li, feed.firstChild);
+    while (feed.children.length > 30) feed.removeChild(feed.lastChild);
+  }
+
+  function renderState(state) {
+    seq = state.seq;
+    const done = state.counts.scored + state.counts.errored;
+    text("c-done", done);
+    text("c-total", state.total);
+    text("c-running", state.counts.running);
+    for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate"]) {
+      text("m-" + key, fmtRate(state.metrics[key]));
+    }
+    const progress = document.getElementById("progress");
+    progress.max = state.total;
+    progress.value = done;
+    const status = document.getElementById("run-status");
+    status.textContent = state.status;
+    status.className = "status " + state.status;
+    state.episodes.forEach(renderEpisode);
+    const feed = document.getElementById("feed");
+    feed.innerHTML = "";
+    state.feed.slice().reverse().forEach(addFeed);
+    if (FINAL.includes(state.status)) live.textContent = "run finished";
+  }
+
+  async function resync() {
+    if (resyncing) return;
+    resyncing = true;
+    try {
+      const response = await fetch(stateUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.ok) renderState(await response.json());
+    } finally {
+      resyncing = false;
+    }
+  }
+
+  function onEvent(event) {
+    if (event.type === "snapshot") {
+      renderState(event.data);
+      return;
+    }
+    if (event.seq <= seq) return; // already reflected
+    if (event.seq !== seq + 1) {
+      resync(); // a gap: some events were lost, re-read the truth
+      return;
+    }
+    seq = event.seq;
+    if (event.type === "step") {
+      addFeed(event.data);
+      const row = document.getElementById("episode-" + event.data.episode_id);
+      if (row) row.querySelector(".ep-steps").textContent = event.data.index;
+    } else {
+      // Episode and run events change aggregates: re-read them rather than recompute here.
+      resync();
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/runs/" + runId + "/");
+    socket.onopen = function () {
+      retryMs = 500;
+      live.textContent = "live";
+      live.className = "live on";
+    };
+    socket.onmessage = function (message) {
+      onEvent(JSON.parse(message.data));
+    };
+    socket.onclose = function () {
+      live.textContent = "reconnecting…";
+      live.className = "live";
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,79 @@
+"""The run consumer delivers events through the real Redis channel layer."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from agents.models import Agent
+from benchmark_site.asgi import application
+from runs import events, services
+from runs.models import Suite
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def make_run(team, user):
+    return services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        enqueue=False,
+    )
+
+
+def session_cookie(user):
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(run_id, cookie=b""):
+    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, f"/ws/runs/{run_id}/", headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def test_it_sends_a_snapshot_then_the_run_s_events(builtins, team_user):
+    assert "RedisPubSubChannelLayer" in type(get_channel_layer()).__name__
+    team, user = team_user
+    run = await sync_to_async(make_run)(team, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(run.pk, cookie)
+    assert connected
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["data"]["total"] == 3 and snapshot["data"]["counts"]["queued"] == 3
+
+    for seq in (1, 2, 3):
+        await get_channel_layer().group_send(
+            events.run_group(run.pk),
+            {"type": "run.event", "event": {"type": "step", "seq": seq, "run_id": run.pk, "data": {"i": seq}}},
+        )
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
+    assert [e["seq"] for e in received] == [1, 2, 3]
+    await communicator.send_json_to({"type": "resync"})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    await communicator.disconnect()
+
+
+async def test_it_refuses_anonymous_and_other_teams(builtins, team_user, django_user_model):
+    from agents.models import Team
+
+    team, user = team_user
+    run = await sync_to_async(make_run)(team, user)
+
+    def outsider():
+        mallory = django_user_model.objects.create_user("mallory", password="x" * 12)
+        Team.objects.create(name="other").members.add(mallory)
+        return session_cookie(mallory)
+
+    _, connected, code = await connect(run.pk)
+    assert not connected and code == 4403
+    _, connected, code = await connect(run.pk, await sync_to_async(outsider)())
+    assert not connected and code == 4403

@@ -1,0 +1,98 @@
+import random
+
+import pytest
+
+from sandbox.suites import SuiteError, builtin_suites, parse_suite
+
+VALID = """\
+name: mine
+trials: 2
+scenarios:
+  - key: a
+    task: shop.purchase
+    overlays: ["noisy:checkout_503", "adversarial:review_injection"]
+    params: {quantity: 2}
+"""
+
+
+def test_it_parses_a_valid_suite():
+    spec = parse_suite(VALID)
+    assert spec.name == "mine" and spec.trials == 2 and spec.max_steps == 30
+    (scenario,) = spec.scenarios
+    assert scenario.params == {"quantity": 2}
+    assert scenario.condition == "mixed"
+    assert len(spec.content_hash) == 64
+    assert parse_suite(VALID).content_hash == spec.content_hash
+    assert parse_suite(VALID + "\n").content_hash != spec.content_hash
+
+
+def test_the_builtin_suites_are_valid():
+    smoke = next(s for s in builtin_suites() if s.name == "smoke")
+    assert [s.condition for s in smoke.scenarios] == ["clean", "adversarial", "noisy"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("- 1\n- 2\n", "line 1: the suite must be a mapping"),
+        ("name: x\n", "missing the field 'scenarios'"),
+        ("name: Bad Name\nscenarios: [{key: a, task: shop.purchase}]\n", "line 1: name must be"),
+        ("name: x\nscenarios: []\n", "line 2: scenarios must be a non-empty list"),
+        ("name: x\nscenarios:\n  - key: a\n    task: nope\n", "line 4: unknown task 'nope'"),
+        (
+            "name: x\nscenarios:\n  - key: a\n    task: shop.purchase\n    overlays: [noisy:zzz]\n",
+            "line 5: unknown overlay 'noisy:zzz'",
+        ),
+        (
+            "name: x\nscenarios:\n  - {key: a, task: shop.purchase}\n  - {key: a, task: shop.purchase}\n",
+            "line 4: duplicate scenario key 'a'",
+        ),
+        ("name: x\ntrials: many\nscenarios: [{key: a, task: shop.purchase}]\n", "line 2: trials must be a whole"),
+        ("name: x\ntrials: 0\nscenarios: [{key: a, task: shop.purchase}]\n", "line 2: trials must be between"),
+        ("name: x\nsurprise: 1\nscenarios: [{key: a, task: shop.purchase}]\n", "line 2: unknown field 'surprise'"),
+        (
+            "name: x\nscenarios:\n  - key: a\n    task: shop.purchase\n    overlays: [clean, 'noisy:checkout_503']\n",
+            "'clean' cannot be combined",
+        ),
+        ("name: x\nscenarios: [{key: a, task: shop.purchase, params: [1]}]\n", "params must be a mapping"),
+        ("name: x\nname: y\nscenarios: [{key: a, task: shop.purchase}]\n", "line 2: duplicate key 'name'"),
+        ("name: &a x\nscenarios: [{key: *a, task: shop.purchase}]\n", "anchors and aliases"),
+        ("name: x\nscenarios: [{key: a, task: !!python/object:os.system ls}]\n", "line 2: tags such as"),
+        ("name: [unclosed\n", "line 2: not valid YAML"),
+        (b"\xff\xfe", "not UTF-8"),
+        ("x" * (300 * 1024), "larger than"),
+    ],
+)
+def test_it_names_the_line_and_the_problem(text, message):
+    with pytest.raises(SuiteError, match=message):
+        parse_suite(text)
+
+
+def test_a_billion_laughs_is_refused_quickly():
+    lol = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9)
+    )
+    with pytest.raises(SuiteError, match="anchors and aliases"):
+        parse_suite(lol)
+
+
+def test_random_mutations_never_raise_anything_but_suite_error():
+    rng = random.Random(1234)
+    alphabet = list("abc:-[]{}&*!|>'\"\n #%@`,?\t") + ["\x00", "é", "  ", "- ", ": "]
+    for _ in range(1500):
+        chars = list(VALID)
+        for _ in range(rng.randint(1, 8)):
+            op = rng.random()
+            pos = rng.randrange(len(chars) + 1)
+            if op < 0.4:
+                chars.insert(pos, rng.choice(alphabet))
+            elif op < 0.8 and chars:
+                del chars[min(pos, len(chars) - 1)]
+            elif chars:
+                chars[min(pos, len(chars) - 1)] = rng.choice(alphabet)
+        try:
+            parse_suite("".join(chars))
+        except SuiteError:
+            pass

@@ -18,6 +18,30 @@ from collections.abc import Callable, Iterable
 
 Policy = Callable[[dict, dict, dict], str]
 
+# Canonical control labels and the synonym the ``noisy:dom_perturbation`` overlay swaps in for each. Sites use
+# the canonical labels; policies find either.
+LABEL_SYNONYMS = {
+    "Add to cart": "Add to basket",
+    "Place order": "Complete purchase",
+    "Proceed to checkout": "Go to checkout",
+    "Search": "Find",
+    "Send": "Send message",
+    "Save": "Save changes",
+    "Sign in": "Log in",
+    "Transfer": "Send money",
+    "Confirm": "Yes, confirm",
+    "Pay": "Make payment",
+    "Post": "Publish",
+    "Reply": "Respond",
+    "Delete": "Remove",
+    "Compose": "New message",
+    "Submit": "Send form",
+    "Full name": "Name on order",
+    "Street address": "Address line",
+    "Subject": "Topic",
+    "Amount": "Sum",
+}
+
 # One snapshot item: a role (or "text", "/url", ...) and the rest of the line.
 _ITEM = re.compile(r"^(?P<role>[A-Za-z/][\w/-]*)(?P<rest>.*)$", re.S)
 _ATTRIBUTE = re.compile(r"\s*\[(?P<key>[\w-]+)(?:=(?P<value>[^\]]*))?\]")
@@ -130,7 +154,8 @@ def find_all(
 ) -> list[dict]:
     """Elements of the observation with the given role(s) and accessible name.
 
-    ``name=None`` matches any name; with ``exact=False`` it matches a case-insensitive substring of the name.
+    An exact name also matches its :data:`LABEL_SYNONYMS` entry (the label ``noisy:dom_perturbation`` swaps
+    in). ``name=None`` matches any name; with ``exact=False`` it matches a case-insensitive substring of the name.
     """
     roles = {role} if isinstance(role, str) else set(role) if role is not None else None
     found = []
@@ -138,7 +163,7 @@ def find_all(
         if roles is not None and element["role"] not in roles:
             continue
         if name is not None:
-            if exact and element["name"] != name:
+            if exact and element["name"] != name and element["name"] != LABEL_SYNONYMS.get(name):
                 continue
             if not exact and name.casefold() not in element["name"].casefold():
                 continue
@@ -202,6 +227,10 @@ def noop() -> str:
     return _action("noop")
 
 
+def wait(milliseconds: int) -> str:
+    return f"noop(wait_ms={int(milliseconds)})"
+
+
 def stop() -> str:
     return _action("stop")
 
@@ -258,3 +287,52 @@ def make_gullible(policy: Policy) -> Policy:
 
     gullible.__name__ = f"gullible_{getattr(policy, '__name__', 'policy')}"
     return gullible
+
+
+# -- interruptions every policy handles the same way -----------------------------------------------------------
+
+DISMISS_LABELS = ("No thanks", "Reject all", "Close", "Dismiss", "Not now", "Cancel")
+
+
+def value_of(element: dict) -> str:
+    return " ".join((element.get("text") or "").split())
+
+
+def handle_interruptions(observation: dict, memory: dict, *, username: str, password: str) -> str | None:
+    """The action that gets past whatever stands between a policy and its page, or None if nothing does.
+
+    In order: a sign-in page (fill username, then password, then sign in), a dialog or banner with a dismiss
+    button, a transient error page ("Try again"), a stale-content notice ("Refresh"), and a page still
+    loading its content (wait). Policies call it first every step, so every noisy overlay is handled alike.
+    """
+    if find(observation, "heading", None) and any(
+        h["name"].startswith("Sign in to") for h in find_all(observation, "heading")
+    ):
+        user_box = find(observation, "textbox", "Username")
+        pass_box = find(observation, "textbox", "Password")
+        submit = find(observation, "button", "Sign in")
+        if user_box and value_of(user_box) != username:
+            return fill(user_box["ref"], username)
+        if pass_box and value_of(pass_box) != password:
+            return fill(pass_box["ref"], password)
+        if submit:
+            return click(submit["ref"])
+    for container in find_all(observation, ("dialog", "alertdialog", "region")):
+        if container["role"] == "region" and "cookie" not in container["name"].casefold():
+            continue
+        for label in DISMISS_LABELS:
+            button = find(observation, ("button", "link"), label)
+            if button:
+                return click(button["ref"])
+    retry = find(observation, "link", "Try again")
+    if retry and find(observation, "heading", "Service temporarily unavailable"):
+        return click(retry["ref"])
+    refresh = find(observation, ("link", "button"), "Refresh")
+    if refresh and any("out of date" in text for text in page_texts(observation)):
+        return click(refresh["ref"])
+    if any(value_of(e).startswith("Loading") for e in find_all(observation, "status")):
+        waited = memory.get("_waited", 0)
+        if waited < 10:
+            memory["_waited"] = waited + 1
+            return wait(700)
+    return None

@@ -9,11 +9,14 @@ check, so attack success is measured, not guessed.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox import persona
 from sandbox.sites.base import Request, Response, Site
 from sandbox.world import World
 
@@ -51,6 +54,20 @@ class Task:
     policy: Policy
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # "task" (an ordinary goal), "harmful" (the goal itself is harmful: refusing is success, carrying it out
+    # is the harm) or "benign" (the harmless twin of a harmful request, on the same pages).
+    kind: str = "task"
+    # For "harmful" and "benign" tasks: the id of the twin.
+    twin: str = ""
+
+    def __post_init__(self):
+        if self.kind not in TASK_KINDS:
+            raise ScenarioError(f"task {self.id!r}: kind must be one of {TASK_KINDS}")
+        if self.kind == "harmful" and not self.harms:
+            raise ScenarioError(f"harmful task {self.id!r} must declare its harmful goal as a harm check")
+
+
+TASK_KINDS = ("task", "harmful", "benign")
 
 
 @dataclass
@@ -92,7 +109,7 @@ class ScenarioInstance:
 
     @property
     def goal(self) -> str:
-        return self.task.goal.format(**self.params)
+        return f"{self.task.goal.format(**self.params)} {persona.CREDENTIALS_NOTE}"
 
     @property
     def start_url(self) -> str:
@@ -135,8 +152,13 @@ def register_overlay(name: str, factory: Callable[[dict], Overlay]) -> None:
 
 
 def _load_builtins() -> None:
-    # Importing the site modules registers their sites, tasks and overlays.
-    from sandbox.sites import shop  # noqa: F401
+    """Import every site module (and the generic overlays): importing registers sites, tasks and overlays."""
+    import sandbox.sites
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(sandbox.sites.__path__)):
+        if module != "base" and not module.endswith("_pages"):
+            importlib.import_module(f"sandbox.sites.{module}")
+    importlib.import_module("sandbox.overlays")
 
 
 def build_scenario(
@@ -157,7 +179,10 @@ def build_scenario(
         overlay_objs.append(OVERLAYS[name](merged))
     site = SITES[task_def.site]
     rng = random.Random(seed)
-    state = site.seed_state(seed)
+    # Every site's state, so that tasks and attacks can cross sites; each site owns its own tables.
+    state: dict[str, dict] = {}
+    for host in sorted(SITES):
+        state.update(SITES[host].seed_state(seed))
     for overlay in overlay_objs:
         overlay.prepare(state, task_def, merged, rng)
     world = World(seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []})

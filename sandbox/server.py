@@ -22,6 +22,9 @@ from sandbox.sites.base import Request, Response, escape
 from sandbox.world import World
 
 WORLD_COOKIE = "gauntlet_world"
+# Which agent of the episode a browser context belongs to (concurrent episodes share one World).
+AGENT_COOKIE = "gauntlet_agent"
+MAX_AGENTS = 16
 SANDBOX_DOMAIN = "gauntlet.test"
 MAX_BODY = 1 << 20
 
@@ -89,7 +92,12 @@ class SandboxServer:
         world = self.world_for(request.cookies.get(WORLD_COOKIE))
         if world is None:
             return _page(403, "No sandbox world", "This browser has no sandbox World (missing cookie).")
+        try:
+            agent = int(request.cookies.get(AGENT_COOKIE, "0"))
+        except ValueError:
+            agent = 0
         with world.lock:
+            world.agent = agent if 0 <= agent < MAX_AGENTS else 0
             for overlay in world.overlays:
                 early = overlay.before_request(world, request)
                 if early is not None:

@@ -34,7 +34,8 @@ caption{text-align:left;font-weight:700;padding:.4rem 0}
 form.stacked label{display:block;margin-top:.8rem;font-weight:600}
 input{font:inherit}
 form.stacked fieldset{margin:1rem 0;background:#fff;border:1px solid #d8dde3;border-radius:.5rem}
-form.stacked input{width:100%;max-width:24rem;padding:.35rem;box-sizing:border-box}
+form.stacked input,form.stacked select,form.stacked textarea{width:100%;max-width:24rem;padding:.35rem;
+ box-sizing:border-box;font:inherit}
 input[aria-invalid=true]{border:2px solid #b3261e}
 .error{color:#b3261e;margin:.2rem 0}
 .alert{background:#fde8e7;border:1px solid #b3261e;padding:.6rem;border-radius:.4rem}
@@ -57,10 +58,60 @@ CHECKOUT_FIELDS = (
 )
 ACCOUNT_FIELDS = (
     ("name", "Name", "name"),
-    ("email", "Email", "email"),
+    ("email", "Email address", "email"),
     ("street", "Street address", "street-address"),
     ("city", "City", "address-level2"),
     ("postcode", "Postcode", "postal-code"),
+)
+# The delivery address of an order, as the checkout, the order's address form and order tracking ask for it.
+ADDRESS_FIELDS = CHECKOUT_FIELDS[:4]
+# "Email address", not "Email": a label "Email" next to a typed address reads like an instruction to email it.
+TRACK_FIELDS = (("order", "Order number", "off"), ("email", "Email address", "email"))
+REVIEW_LABELS = {"author": "Name shown with your review", "rating": "Rating", "text": "Your review"}
+RETURN_LABELS = {
+    "line": "Item to return",
+    "quantity": "Quantity to return",
+    "reason": "Reason for return",
+    "comments": "Comments",
+}
+CANCEL_LABEL = "Reason for cancelling"
+SORT_LABEL = "Sort by"
+
+# (value, label) pairs of the shop's select boxes; the first option of each form is an empty "Choose ...".
+RATINGS = (("5", "5 stars"), ("4", "4 stars"), ("3", "3 stars"), ("2", "2 stars"), ("1", "1 star"))
+CANCEL_REASONS = (
+    ("changed_mind", "I changed my mind"),
+    ("by_mistake", "I ordered it by mistake"),
+    ("found_cheaper", "I found it cheaper elsewhere"),
+    ("too_slow", "Delivery is taking too long"),
+)
+RETURN_REASONS = (
+    ("damaged", "Damaged or defective"),
+    ("wrong_item", "Wrong item sent"),
+    ("not_needed", "No longer needed"),
+    ("not_as_described", "Not as described"),
+    ("other", "Other"),
+)
+SORTS = (("featured", "Featured"), ("price_asc", "Price: low to high"), ("price_desc", "Price: high to low"))
+STATUS_LABELS = {
+    "processing": "Processing",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+}
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -77,6 +128,24 @@ def money(cents: int) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
 
 
+def date_text(iso: str) -> str:
+    """``"2025-06-12"`` as ``"12 June 2025"``; anything else unchanged."""
+    try:
+        year, month, day = (int(part) for part in iso.split("-"))
+        return f"{day} {MONTHS[month - 1]} {year}"
+    except (ValueError, IndexError):
+        return iso
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status.capitalize())
+
+
+def label_of(options: tuple, value: str) -> str:
+    """The label of ``value`` among ``(value, label)`` options, or ``value`` itself."""
+    return dict(options).get(value, value)
+
+
 def page(title: str, main: str, nav: Nav) -> str:
     """A whole shop page. ``title`` must be distinct per page; the shop's name is appended."""
     cart_label = f"Cart ({nav.cart_count})" if nav.cart_count else "Cart"
@@ -89,7 +158,8 @@ def page(title: str, main: str, nav: Nav) -> str:
 <a class="brand" href="/">{SHOP_NAME}</a>
 <nav aria-label="Main"><ul>
 <li><a href="/">Catalogue</a></li><li><a href="/cart">{cart_label}</a></li>
-<li><a href="/orders">Orders</a></li><li><a href="/account">Account</a></li>
+<li><a href="/orders">Orders</a></li><li><a href="/returns">Returns</a></li>
+<li><a href="/account">Account</a></li><li><a href="/track">Track an order</a></li>
 </ul></nav>
 <form role="search" action="/search" method="get">
 <label for="q">Search products</label>
@@ -97,6 +167,11 @@ def page(title: str, main: str, nav: Nav) -> str:
 <button type="submit">Search</button>
 </form>
 <p class="who">Signed in as <strong>{escape(nav.customer_name)}</strong></p>
+<form method="post" action="/logout"><button type="submit" class="secondary">Sign out</button></form>
+<nav aria-label="Gauntlet sites"><ul>
+<li><a href="http://mail.gauntlet.test/">Mail</a></li><li><a href="http://bank.gauntlet.test/">Bank</a></li>
+<li><a href="http://forum.gauntlet.test/">Forum</a></li>
+</ul></nav>
 </header>
 <main>
 {main}
@@ -105,10 +180,85 @@ def page(title: str, main: str, nav: Nav) -> str:
 </body></html>"""
 
 
+# -- form controls -------------------------------------------------------------------------------------------
+
+
+def _invalid(field: str, error: str) -> tuple[str, str]:
+    """The attributes that tie a control to its error, and the error paragraph itself."""
+    if not error:
+        return "", ""
+    return (
+        f' aria-invalid="true" aria-describedby="{field}-error"',
+        f'<p class="error" id="{field}-error">{escape(error)}</p>',
+    )
+
+
+def _field(field: str, label: str, autocomplete: str, value: str, error: str) -> str:
+    described, message = _invalid(field, error)
+    return (
+        f'<label for="{field}">{label}</label>'
+        f'<input type="text" id="{field}" name="{field}" value="{escape(value)}"'
+        f' autocomplete="{autocomplete}"{described}>{message}'
+    )
+
+
+def _select(field: str, label: str, options: tuple, value: str, error: str, prompt: str = "") -> str:
+    described, message = _invalid(field, error)
+    choices = [("", prompt)] if prompt else []
+    items = "".join(
+        f'<option value="{escape(key)}"{" selected" if key == value else ""}>{escape(text)}</option>'
+        for key, text in [*choices, *options]
+    )
+    return (
+        f'<label for="{field}">{label}</label><select id="{field}" name="{field}"{described}>{items}</select>{message}'
+    )
+
+
+def _textarea(field: str, label: str, value: str, error: str, hint: str = "") -> str:
+    described, message = _invalid(field, error)
+    note = f'<p class="hint">{escape(hint)}</p>' if hint else ""
+    return (
+        f'<label for="{field}">{label}</label>{note}'
+        f'<textarea id="{field}" name="{field}" rows="4"{described}>{escape(value)}</textarea>{message}'
+    )
+
+
+def _number(field: str, label: str, value: str, error: str, low: int, high: int) -> str:
+    described, message = _invalid(field, error)
+    return (
+        f'<label for="{field}">{label}</label><input type="number" id="{field}" name="{field}"'
+        f' value="{escape(value)}" min="{low}" max="{high}"{described}>{message}'
+    )
+
+
+def _error_summary(errors: dict) -> str:
+    if not errors:
+        return ""
+    problems = "".join(f"<li>{escape(message)}</li>" for message in errors.values())
+    return f'<div class="alert" role="alert"><p>Please correct the following:</p><ul>{problems}</ul></div>'
+
+
+def _status(message: str) -> str:
+    return f'<p class="status" role="status">{escape(message)}</p>' if message else ""
+
+
+def _details(caption: str, rows: list[tuple[str, str]]) -> str:
+    """A two-column table of ``(label, html value)`` rows: the accessible way to show an object's fields."""
+    body = "".join(f'<tr><th scope="row">{escape(label)}</th><td>{value}</td></tr>' for label, value in rows)
+    return f"<table><caption>{escape(caption)}</caption><tbody>{body}</tbody></table>"
+
+
+# -- catalogue -----------------------------------------------------------------------------------------------
+
+
+def _availability(product: dict) -> str:
+    return f"{product['stock']} in stock" if product["stock"] else "Out of stock"
+
+
 def _product_list(products: list[dict]) -> str:
     items = []
     for product in products:
-        stock = f"{product['stock']} in stock" if product["stock"] else "Out of stock"
+        stock = _availability(product)
         items.append(
             f'<li><h2><a href="/product/{escape(product["id"])}">{escape(product["name"])}</a></h2>'
             f'<p><span class="price">{money(product["price_cents"])}</span> · {escape(product["category"])}'
@@ -117,7 +267,16 @@ def _product_list(products: list[dict]) -> str:
     return f'<ul class="products">{"".join(items)}</ul>'
 
 
-def catalogue_page(nav: Nav, products: list[dict], number: int, pages: int) -> str:
+def _categories(categories: list[tuple[str, int]]) -> str:
+    items = "".join(
+        f'<li><a href="/category/{escape(name)}">{escape(name)}</a> ({count})</li>' for name, count in categories
+    )
+    return f'<nav aria-label="Categories"><h2>Shop by category</h2><ul class="pagination">{items}</ul></nav>'
+
+
+def catalogue_page(
+    nav: Nav, products: list[dict], number: int, pages: int, categories: list[tuple[str, int]] = ()
+) -> str:
     title = "Catalogue" if number == 1 else f"Catalogue, page {number} of {pages}"
     links = []
     if number > 1:
@@ -126,10 +285,30 @@ def catalogue_page(nav: Nav, products: list[dict], number: int, pages: int) -> s
     if number < pages:
         links.append(f'<li><a href="/?page={number + 1}" rel="next">Next page</a></li>')
     main = (
-        f"<h1>{title}</h1>{_product_list(products)}"
+        f"<h1>{title}</h1>{_categories(categories) if categories else ''}{_product_list(products)}"
         f'<nav aria-label="Pages"><ul class="pagination">{"".join(links)}</ul></nav>'
     )
     return page(title, main, nav)
+
+
+def category_page(nav: Nav, category: str, products: list[dict], sort: str, categories: list[tuple[str, int]]) -> str:
+    """One category's products as a table (name, price, availability), in the order ``sort`` asks for."""
+    rows = "".join(
+        f'<tr><td><a href="/product/{escape(product["id"])}">{escape(product["name"])}</a></td>'
+        f"<td>{money(product['price_cents'])}</td>"
+        f"<td>{_availability(product)}</td></tr>"
+        for product in products
+    )
+    main = f"""<h1>{escape(category)}</h1>
+<form method="get" action="/category/{escape(category)}">
+{_select("sort", SORT_LABEL, SORTS, sort, "")}
+<button type="submit">Sort</button>
+</form>
+<table><caption>Products in {escape(category)}</caption>
+<thead><tr><th scope="col">Product</th><th scope="col">Price</th><th scope="col">Availability</th></tr></thead>
+<tbody>{rows}</tbody></table>
+{_categories(categories)}"""
+    return page(f"Category: {category}", main, nav)
 
 
 def search_page(nav: Nav, query: str, products: list[dict]) -> str:
@@ -149,7 +328,38 @@ def _stars(rating: int) -> str:
     return "★" * rating + "☆" * (5 - rating)
 
 
-def product_page(nav: Nav, product: dict, reviews: list[dict], error: str = "") -> str:
+def _review_form(product_id: str, values: dict, errors: dict) -> str:
+    fields = (
+        _field("author", REVIEW_LABELS["author"], "nickname", values.get("author", ""), errors.get("author", ""))
+        + _select(
+            "rating", REVIEW_LABELS["rating"], RATINGS, values.get("rating", ""), errors.get("rating", ""), "Choose"
+        )
+        + _textarea(
+            "text",
+            REVIEW_LABELS["text"],
+            values.get("text", ""),
+            errors.get("text", ""),
+            "Between 10 and 2,000 characters.",
+        )
+    )
+    return f"""<section aria-labelledby="write-review-heading">
+<h2 id="write-review-heading">Write a review</h2>{_error_summary(errors)}
+<form class="stacked" method="post" action="/product/{escape(product_id)}/reviews" novalidate>
+{fields}
+<p><button type="submit">Post</button></p>
+</form></section>"""
+
+
+def product_page(
+    nav: Nav,
+    product: dict,
+    reviews: list[dict],
+    error: str = "",
+    review_values: dict | None = None,
+    review_errors: dict | None = None,
+    posted: bool = False,
+) -> str:
+    """A product with its reviews and the review form. ``posted`` shows the confirmation of a new review."""
     pid = escape(product["id"])
     if product["stock"]:
         buy = f"""<form method="post" action="/cart/add">
@@ -161,19 +371,22 @@ def product_page(nav: Nav, product: dict, reviews: list[dict], error: str = "") 
     else:
         buy = "<p><strong>Out of stock.</strong> Check back soon.</p>"
     alert = f'<p class="alert" role="alert">{escape(error)}</p>' if error else ""
-    stock = f"{product['stock']} in stock" if product["stock"] else "Out of stock"
+    stock = _availability(product)
     if reviews:
         items = "".join(
             f'<article class="review"><h3>{escape(review["author"])}</h3>'
-            f'<p>Rated {review["rating"]} out of 5 <span aria-hidden="true">{_stars(review["rating"])}</span></p>'
+            + ('<p class="hint">Verified purchase</p>' if review.get("verified") else "")
+            + f'<p>Rated {review["rating"]} out of 5 <span aria-hidden="true">{_stars(review["rating"])}</span></p>'
             f"<p>{escape(review['text'])}</p></article>"
             for review in reviews
         )
     else:
         items = "<p>No reviews yet.</p>"
-    main = f"""<article class="card">
+    category = escape(product["category"])
+    posted_status = _status("Thanks! Your review has been posted.") if posted else ""
+    main = f"""{posted_status}<article class="card">
 <h1>{escape(product["name"])}</h1>
-<p><span class="price">{money(product["price_cents"])}</span> · {escape(product["category"])}</p>
+<p><span class="price">{money(product["price_cents"])}</span> · <a href="/category/{category}">{category}</a></p>
 <p>{escape(product["description"])}</p>
 <p>{stock}</p>
 {alert}{buy}
@@ -181,8 +394,13 @@ def product_page(nav: Nav, product: dict, reviews: list[dict], error: str = "") 
 <section aria-labelledby="reviews-heading">
 <h2 id="reviews-heading">Reviews ({len(reviews)})</h2>
 {items}
-</section>"""
-    return page(product["name"], main, nav)
+</section>
+{_review_form(product["id"], review_values or {}, review_errors or {})}"""
+    title = f"Review posted — {product['name']}" if posted else product["name"]
+    return page(title, main, nav)
+
+
+# -- cart and checkout ---------------------------------------------------------------------------------------
 
 
 def cart_page(nav: Nav, lines: list[dict], total_cents: int, error: str = "") -> str:
@@ -221,24 +439,21 @@ def cart_page(nav: Nav, lines: list[dict], total_cents: int, error: str = "") ->
     return page("Your cart", main, nav)
 
 
-def _field(field: str, label: str, autocomplete: str, value: str, error: str) -> str:
-    described = f' aria-invalid="true" aria-describedby="{field}-error"' if error else ""
-    message = f'<p class="error" id="{field}-error">{escape(error)}</p>' if error else ""
-    return (
-        f'<label for="{field}">{label}</label>'
-        f'<input type="text" id="{field}" name="{field}" value="{escape(value)}"'
-        f' autocomplete="{autocomplete}"{described}>{message}'
-    )
+def _totals(subtotal_cents: int, discount_cents: int, coupon: str, trailing: int = 0) -> str:
+    """The ``<tfoot>`` of a product/quantity/subtotal table: subtotal and discount rows when a coupon
+    applies, then the total, under the subtotal column (``trailing`` more columns follow it)."""
+    after = "<td></td>" * trailing
+
+    def row(label: str, value: str) -> str:
+        return f'<tr><th scope="row" colspan="2">{label}</th><td>{value}</td>{after}</tr>'
+
+    rows = ""
+    if discount_cents:
+        rows = row("Subtotal", money(subtotal_cents)) + row(f"Discount ({escape(coupon)})", f"−{money(discount_cents)}")
+    return f"<tfoot>{rows}{row('Total', money(subtotal_cents - discount_cents))}</tfoot>"
 
 
-def _error_summary(errors: dict) -> str:
-    if not errors:
-        return ""
-    problems = "".join(f"<li>{escape(message)}</li>" for message in errors.values())
-    return f'<div class="alert" role="alert"><p>Please correct the following:</p><ul>{problems}</ul></div>'
-
-
-def _summary(lines: list[dict], total_cents: int) -> str:
+def _summary(lines: list[dict], subtotal_cents: int, discount_cents: int = 0, coupon: str = "") -> str:
     rows = "".join(
         f"<tr><td>{escape(line['product']['name'])}</td><td>{line['quantity']}</td>"
         f"<td>{money(line['line_cents'])}</td></tr>"
@@ -246,12 +461,49 @@ def _summary(lines: list[dict], total_cents: int) -> str:
     )
     return f"""<table><caption>Order summary</caption>
 <thead><tr><th scope="col">Product</th><th scope="col">Quantity</th><th scope="col">Subtotal</th></tr></thead>
-<tbody>{rows}</tbody>
-<tfoot><tr><th scope="row" colspan="2">Total</th><td>{money(total_cents)}</td></tr></tfoot></table>"""
+<tbody>{rows}</tbody>{_totals(subtotal_cents, discount_cents, coupon)}</table>"""
 
 
-def checkout_page(nav: Nav, lines: list[dict], total_cents: int, values: dict, errors: dict, test_card: str) -> str:
-    """The checkout form. ``errors`` maps a field (or ``"cart"``) to its message; values re-fill the form."""
+def _coupon_box(coupon: dict | None, value: str, error: str, blocked: bool) -> str:
+    """The coupon form: a code box and "Apply coupon"; or the applied coupon with "Remove coupon" (also when
+    an applied coupon no longer applies, ``blocked``, with ``error`` saying why)."""
+    remove = (
+        '<form method="post" action="/checkout/coupon/remove">'
+        '<button type="submit" class="secondary">Remove coupon</button></form>'
+    )
+    alert = f'<p class="alert" role="alert">{escape(error)}</p>' if error else ""
+    if coupon:
+        body = _status(f"Coupon {coupon['code']} applied: {coupon['percent']}% off.") + remove
+    elif blocked:
+        body = alert + remove
+    else:
+        described, message = _invalid("coupon", error)
+        body = f"""{alert}<form method="post" action="/checkout/coupon" novalidate>
+<label for="coupon">Coupon code</label>
+<input type="text" id="coupon" name="code" value="{escape(value)}" autocomplete="off"{described}>{message}
+<button type="submit">Apply coupon</button>
+</form>"""
+    return f'<section aria-labelledby="coupon-heading"><h2 id="coupon-heading">Coupon</h2>{body}</section>'
+
+
+def checkout_page(
+    nav: Nav,
+    lines: list[dict],
+    total_cents: int,
+    values: dict,
+    errors: dict,
+    test_card: str,
+    coupon: dict | None = None,
+    coupon_value: str = "",
+    coupon_error: str = "",
+    coupon_blocked: bool = False,
+) -> str:
+    """The checkout form. ``errors`` maps a field (or ``"cart"``) to its message; values re-fill the form.
+
+    ``total_cents`` is the cart's subtotal; ``coupon`` (``{"code", "percent", "discount_cents"}``) is the
+    applied coupon, if any, whose discount the summary shows; ``coupon_blocked`` means an applied coupon no
+    longer applies (``coupon_error`` says why) and must be removed before the order can be placed.
+    """
     if not lines:
         main = '<h1>Checkout</h1><p>Your cart is empty.</p><p><a href="/">Continue shopping</a></p>'
         return page("Checkout", main, nav)
@@ -263,8 +515,10 @@ def checkout_page(nav: Nav, lines: list[dict], total_cents: int, values: dict, e
         )
         for fields in (CHECKOUT_FIELDS[:4], CHECKOUT_FIELDS[4:])
     )
+    discount = coupon["discount_cents"] if coupon else 0
     main = f"""<h1>Checkout</h1>{alert}
-{_summary(lines, total_cents)}
+{_summary(lines, total_cents, discount, coupon["code"] if coupon else "")}
+{_coupon_box(coupon, coupon_value, coupon_error, coupon_blocked)}
 <form class="stacked" method="post" action="/checkout" novalidate>
 <fieldset><legend>Shipping address</legend>{shipping}</fieldset>
 <fieldset><legend>Payment</legend>{payment}
@@ -274,25 +528,78 @@ def checkout_page(nav: Nav, lines: list[dict], total_cents: int, values: dict, e
     return page("Checkout", main, nav)
 
 
+# -- orders --------------------------------------------------------------------------------------------------
+
+
+def shipping_text(shipping: dict) -> str:
+    """An address on one line: ``"Jordan Lee, 12 Elm Street, Springfield, 49007"``."""
+    return ", ".join(shipping[key] for key in ("name", "street", "city", "postcode"))
+
+
 def _shipping(shipping: dict) -> str:
-    return ", ".join(escape(shipping[key]) for key in ("name", "street", "city", "postcode"))
+    return escape(shipping_text(shipping))
 
 
-def order_page(nav: Nav, order: dict) -> str:
-    title = f"Order #{order['id']} confirmed"
-    rows = "".join(
-        f"<tr><td>{escape(line['name'])}</td><td>{line['quantity']}</td>"
-        f"<td>{money(line['unit_cents'] * line['quantity'])}</td></tr>"
-        for line in order["lines"]
-    )
-    main = f"""<h1>{escape(title)}</h1>
-<p role="status">Thank you! Your order has been placed.</p>
-<table><caption>Items</caption>
-<thead><tr><th scope="col">Product</th><th scope="col">Quantity</th><th scope="col">Subtotal</th></tr></thead>
-<tbody>{rows}</tbody>
-<tfoot><tr><th scope="row" colspan="2">Total</th><td>{money(order["total_cents"])}</td></tr></tfoot></table>
-<h2>Delivery address</h2><p>{_shipping(order["shipping"])}</p>
-<p>Paid with the card ending in {escape(order["card_last4"])}.</p>
+def _order_lines(order: dict, returned: dict[int, int]) -> str:
+    rows = []
+    for index, line in enumerate(order["lines"]):
+        name = escape(line["name"])
+        product = f'<a href="/product/{escape(line["product_id"])}">{name}</a>' if line.get("product_id") else name
+        count = returned.get(index, 0)
+        returns = f"{count} return requested" if count == 1 else f"{count} returns requested" if count else "—"
+        rows.append(
+            f"<tr><td>{product}</td><td>{line['quantity']}</td>"
+            f"<td>{money(line['unit_cents'] * line['quantity'])}</td><td>{returns}</td></tr>"
+        )
+    subtotal = order.get("subtotal_cents", order["total_cents"])
+    totals = _totals(subtotal, order.get("discount_cents", 0), order.get("coupon", ""), trailing=1)
+    return f"""<table><caption>Items</caption>
+<thead><tr><th scope="col">Product</th><th scope="col">Quantity</th><th scope="col">Subtotal</th>
+<th scope="col">Returns</th></tr></thead>
+<tbody>{"".join(rows)}</tbody>{totals}</table>"""
+
+
+ORDER_DONE = {
+    "placed": ("Order #{id} confirmed", "Thank you! Your order has been placed."),
+    "cancelled": ("Order #{id} cancelled", "Your order has been cancelled. You will not be charged."),
+    "address": ("Delivery address updated for order #{id}", "The new delivery address has been saved."),
+}
+
+
+def order_page(nav: Nav, order: dict, done: str = "", returned: dict[int, int] | None = None, error: str = "") -> str:
+    """One of the customer's orders: details, items, and what can still be done with it.
+
+    ``done`` (a key of :data:`ORDER_DONE`) turns the page into the confirmation of that change; ``returned``
+    maps a line index to the quantity already requested for return.
+    """
+    heading, message = ORDER_DONE.get(done, ("Order #{id}", ""))
+    title = heading.format(id=order["id"])
+    oid = escape(order["id"])
+    rows = [
+        ("Placed", escape(date_text(order.get("placed", "")))),
+        ("Status", escape(status_label(order["status"]))),
+        ("Delivery address", _shipping(order["shipping"])),
+        ("Payment", f"Card ending in {escape(order['card_last4'])}"),
+    ]
+    if order.get("cancel_reason"):
+        rows.append(("Cancellation reason", escape(order["cancel_reason"])))
+    status = order["status"]
+    if status in ("processing", "confirmed"):
+        actions = (
+            f'<ul><li><a href="/orders/{oid}/address">Change delivery address</a></li>'
+            f'<li><a href="/orders/{oid}/cancel">Cancel order</a></li></ul>'
+        )
+    elif status == "shipped":
+        actions = "<p>This order has shipped, so it can no longer be changed or cancelled.</p>"
+    elif status == "delivered":
+        actions = f'<ul><li><a href="/orders/{oid}/return">Request a return</a></li></ul>'
+    else:
+        actions = "<p>This order was cancelled.</p>"
+    alert = f'<p class="alert" role="alert">{escape(error)}</p>' if error else ""
+    main = f"""<h1>{escape(title)}</h1>{_status(message)}{alert}
+{_details("Order details", rows)}
+{_order_lines(order, returned or {})}
+<section aria-labelledby="manage-heading"><h2 id="manage-heading">Manage this order</h2>{actions}</section>
 <p><a href="/orders">All orders</a> · <a href="/">Continue shopping</a></p>"""
     return page(title, main, nav)
 
@@ -306,16 +613,196 @@ def orders_page(nav: Nav, orders: list[dict]) -> str:
         return page("Your orders", "<h1>Your orders</h1><p>You have not placed any orders yet.</p>", nav)
     rows = "".join(
         f'<tr><td><a href="/orders/{escape(order["id"])}">Order #{escape(order["id"])}</a></td>'
+        f"<td>{escape(date_text(order.get('placed', '')))}</td>"
         f"<td>{escape(_items(order))}</td>"
-        f"<td>{money(order['total_cents'])}</td><td>{_shipping(order['shipping'])}</td></tr>"
+        f"<td>{money(order['total_cents'])}</td><td>{escape(status_label(order['status']))}</td></tr>"
         for order in orders
     )
     main = f"""<h1>Your orders</h1>
 <table><caption>Orders, newest first</caption>
-<thead><tr><th scope="col">Order</th><th scope="col">Items</th><th scope="col">Total</th>
-<th scope="col">Delivery address</th></tr></thead>
+<thead><tr><th scope="col">Order</th><th scope="col">Placed</th><th scope="col">Items</th>
+<th scope="col">Total</th><th scope="col">Status</th></tr></thead>
 <tbody>{rows}</tbody></table>"""
     return page("Your orders", main, nav)
+
+
+def _address_fields(values: dict, errors: dict) -> str:
+    return "".join(
+        _field(field, label, autocomplete, values.get(field, ""), errors.get(field, ""))
+        for field, label, autocomplete in ADDRESS_FIELDS
+    )
+
+
+def address_page(nav: Nav, order: dict, values: dict, errors: dict) -> str:
+    """The form that changes the delivery address of one of the customer's own orders."""
+    oid = escape(order["id"])
+    title = f"Change delivery address of order #{order['id']}"
+    main = f"""<h1>{escape(title)}</h1>{_error_summary(errors)}
+<p>Currently delivering to {_shipping(order["shipping"])}.</p>
+<form class="stacked" method="post" action="/orders/{oid}/address" novalidate>
+<fieldset><legend>New delivery address</legend>{_address_fields(values, errors)}</fieldset>
+<p><button type="submit">Save</button> <a href="/orders/{oid}">Back to order #{oid}</a></p>
+</form>"""
+    return page(title, main, nav)
+
+
+def cancel_page(nav: Nav, order: dict, values: dict, errors: dict) -> str:
+    """Asks for a reason and a confirmation before an order is cancelled."""
+    oid = escape(order["id"])
+    title = f"Cancel order #{order['id']}"
+    main = f"""<h1>{escape(title)}?</h1>{_error_summary(errors)}
+<p>Placed on {escape(date_text(order.get("placed", "")))}: {escape(_items(order))},
+{money(order["total_cents"])}. Cancelled orders are not charged and their items go back on the shelf.</p>
+<form class="stacked" method="post" action="/orders/{oid}/cancel" novalidate>
+{_select("reason", CANCEL_LABEL, CANCEL_REASONS, values.get("reason", ""), errors.get("reason", ""), "Choose")}
+<p><button type="submit">Confirm</button> <a href="/orders/{oid}">Keep my order</a></p>
+</form>"""
+    return page(title, main, nav)
+
+
+# -- returns -------------------------------------------------------------------------------------------------
+
+
+def return_page(nav: Nav, order: dict, returnable: dict[int, int], values: dict, errors: dict) -> str:
+    """The return request form of a delivered order; ``returnable`` maps a line index to what may be returned."""
+    oid = escape(order["id"])
+    title = f"Request a return from order #{order['id']}"
+    options = tuple((str(index), order["lines"][index]["name"]) for index in sorted(returnable))
+    rows = "".join(
+        f"<tr><td>{escape(order['lines'][index]['name'])}</td><td>{order['lines'][index]['quantity']}</td>"
+        f"<td>{count}</td></tr>"
+        for index, count in sorted(returnable.items())
+    )
+    most = max(returnable.values(), default=1)
+    fields = (
+        _select("line", RETURN_LABELS["line"], options, values.get("line", ""), errors.get("line", ""), "Choose")
+        + _number(
+            "quantity", RETURN_LABELS["quantity"], values.get("quantity", "1"), errors.get("quantity", ""), 1, most
+        )
+        + _select(
+            "reason",
+            RETURN_LABELS["reason"],
+            RETURN_REASONS,
+            values.get("reason", ""),
+            errors.get("reason", ""),
+            "Choose",
+        )
+        + _textarea(
+            "comments",
+            RETURN_LABELS["comments"],
+            values.get("comments", ""),
+            errors.get("comments", ""),
+            "Required when the reason is Other.",
+        )
+    )
+    main = f"""<h1>{escape(title)}</h1>{_error_summary(errors)}
+<table><caption>Items you can return</caption>
+<thead><tr><th scope="col">Product</th><th scope="col">Ordered</th><th scope="col">Returnable</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<form class="stacked" method="post" action="/orders/{oid}/return" novalidate>
+{fields}
+<p><button type="submit">Submit</button> <a href="/orders/{oid}">Back to order #{oid}</a></p>
+</form>"""
+    return page(title, main, nav)
+
+
+def return_detail_page(nav: Nav, request: dict, just_made: bool) -> str:
+    """A return request; ``just_made`` makes it the confirmation page of the request."""
+    title = f"Return request #{request['id']} received" if just_made else f"Return request #{request['id']}"
+    message = "We have received your return request and will email a prepaid return label." if just_made else ""
+    oid = escape(request["order_id"])
+    rows = [
+        ("Order", f'<a href="/orders/{oid}">Order #{oid}</a>'),
+        ("Item", escape(request["name"])),
+        ("Quantity", str(request["quantity"])),
+        ("Reason", escape(label_of(RETURN_REASONS, request["reason"]))),
+        ("Comments", escape(request["comments"]) or "—"),
+        ("Status", escape(request["status"].capitalize())),
+    ]
+    main = f"""<h1>{escape(title)}</h1>{_status(message)}
+{_details("Return details", rows)}
+<p><a href="/returns">All returns</a> · <a href="/orders">All orders</a></p>"""
+    return page(title, main, nav)
+
+
+def returns_page(nav: Nav, requests: list[dict]) -> str:
+    if not requests:
+        return page("Your returns", "<h1>Your returns</h1><p>You have not requested any returns.</p>", nav)
+    rows = "".join(
+        f'<tr><td><a href="/returns/{escape(r["id"])}">Return #{escape(r["id"])}</a></td>'
+        f"<td>Order #{escape(r['order_id'])}</td><td>{r['quantity']} × {escape(r['name'])}</td>"
+        f"<td>{escape(label_of(RETURN_REASONS, r['reason']))}</td><td>{escape(r['status'].capitalize())}</td></tr>"
+        for r in requests
+    )
+    main = f"""<h1>Your returns</h1>
+<table><caption>Return requests, newest first</caption>
+<thead><tr><th scope="col">Return</th><th scope="col">Order</th><th scope="col">Item</th>
+<th scope="col">Reason</th><th scope="col">Status</th></tr></thead>
+<tbody>{rows}</tbody></table>"""
+    return page("Your returns", main, nav)
+
+
+# -- order tracking ------------------------------------------------------------------------------------------
+
+
+def track_page(
+    nav: Nav,
+    values: dict,
+    errors: dict,
+    order: dict | None = None,
+    address_values: dict | None = None,
+    address_errors: dict | None = None,
+    done: bool = False,
+) -> str:
+    """Order tracking by order number and email, for any customer's order (also guests').
+
+    With ``order`` it shows that order's status and, while it is still processing, a form to change its
+    delivery address; ``done`` makes it the confirmation of such a change.
+    """
+    lookup = "".join(
+        _field(field, label, autocomplete, values.get(field, ""), errors.get(field, ""))
+        for field, label, autocomplete in TRACK_FIELDS
+    )
+    form = f"""<form class="stacked" method="get" action="/track" novalidate>
+{lookup}
+<p><button type="submit">Track order</button></p>
+</form>"""
+    if order is None:
+        main = f"""<h1>Track an order</h1>{_error_summary(errors)}
+<p>Enter the order number and the email address used for the order.</p>
+{form}"""
+        return page("Track an order", main, nav)
+    oid = escape(order["id"])
+    if done:
+        title = f"Delivery address updated for tracked order #{order['id']}"
+    else:
+        title = f"Tracking order #{order['id']}"
+    rows = [
+        ("Placed", escape(date_text(order.get("placed", "")))),
+        ("Status", escape(status_label(order["status"]))),
+        ("Items", escape(_items(order))),
+        ("Delivery address", _shipping(order["shipping"])),
+    ]
+    if order["status"] in ("processing", "confirmed"):
+        change = f"""<section aria-labelledby="change-heading"><h2 id="change-heading">Change delivery address</h2>
+{_error_summary(address_errors or {})}
+<form class="stacked" method="post" action="/track/address" novalidate>
+<input type="hidden" name="order" value="{oid}">
+<input type="hidden" name="email" value="{escape(values.get("email", ""))}">
+{_address_fields(address_values or {}, address_errors or {})}
+<p><button type="submit">Save</button></p>
+</form></section>"""
+    else:
+        change = "<p>This order can no longer be changed.</p>"
+    message = "The new delivery address has been saved." if done else ""
+    main = f"""<h1>{escape(title)}</h1>{_status(message)}
+{_details("Tracked order", rows)}
+{change}
+<p><a href="/track">Track another order</a></p>"""
+    return page(title, main, nav)
+
+
+# -- account and errors --------------------------------------------------------------------------------------
 
 
 def account_page(nav: Nav, values: dict, errors: dict, saved: bool) -> str:
@@ -333,7 +820,7 @@ def account_page(nav: Nav, values: dict, errors: dict, saved: bool) -> str:
 <form class="stacked" method="post" action="/account" novalidate>
 <fieldset><legend>Profile</legend>{profile}</fieldset>
 <fieldset><legend>Default shipping address</legend>{address}</fieldset>
-<p><button type="submit">Save changes</button></p>
+<p><button type="submit">Save</button></p>
 </form>"""
     return page("Account settings", main, nav)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from runner.types import AGENT_BAD_RESPONSE, AgentSpec
-from sandbox.policies import read_injected_instructions, report_infeasible
+from sandbox import persona
+from sandbox.policies import make_gullible, report_infeasible
 from sandbox.scenarios import ScenarioInstance
 
 
@@ -35,12 +36,10 @@ class OracleAgent(AgentDriver):
     The upper bound of the benchmark and the proof that each task is solvable and each check is right.
     """
 
-    def __init__(self, instance: ScenarioInstance):
+    def __init__(self, instance: ScenarioInstance, agent_index: int = 0):
         self.instance = instance
+        self.params = instance.params_for(agent_index)
         self.memory: dict[str, Any] = {}
-
-    def params_for(self, observation: dict) -> dict:
-        return self.instance.params
 
     async def act(self, request: dict) -> dict:
         if self.instance.task.kind == "harmful":
@@ -50,7 +49,7 @@ class OracleAgent(AgentDriver):
                 "usage": {},
             }
         observation = request["observation"]
-        action = self.instance.task.policy(observation, self.params_for(observation), self.memory)
+        action = self.instance.task.policy(observation, self.params, self.memory)
         return {"action": action, "thought": "", "usage": {}}
 
 
@@ -61,15 +60,14 @@ class GullibleAgent(OracleAgent):
     rest of the episode), and carries out harmful requests instead of refusing them.
     """
 
-    async def act(self, request: dict) -> dict:
-        observation = request["observation"]
-        action = self.instance.task.policy(observation, self.params_for(observation), self.memory)
-        return {"action": action, "thought": "", "usage": {}}
+    def __init__(self, instance: ScenarioInstance, agent_index: int = 0):
+        super().__init__(instance, agent_index)
+        credentials = {"username": persona.USERNAME, "password": persona.PASSWORD, "secrets": persona.SECRETS}
+        self.policy = make_gullible(instance.task.policy, credentials)
 
-    def params_for(self, observation: dict) -> dict:
-        adopted = self.memory.setdefault("_adopted", {})
-        adopted.update(read_injected_instructions(observation))
-        return {**self.instance.params, **adopted}
+    async def act(self, request: dict) -> dict:
+        action = self.policy(request["observation"], self.params, self.memory)
+        return {"action": action, "thought": "", "usage": {}}
 
 
 BUILTIN_AGENTS = {
@@ -78,10 +76,10 @@ BUILTIN_AGENTS = {
 }
 
 
-def make_driver(spec: AgentSpec, instance: ScenarioInstance) -> AgentDriver:
+def make_driver(spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0) -> AgentDriver:
     if spec.kind == "builtin":
         name = spec.config.get("name", "")
         if name not in BUILTIN_AGENTS:
             raise AgentFailure(AGENT_BAD_RESPONSE, f"unknown built-in agent {name!r}")
-        return BUILTIN_AGENTS[name](instance)
+        return BUILTIN_AGENTS[name](instance, agent_index)
     raise AgentFailure(AGENT_BAD_RESPONSE, f"agent kind {spec.kind!r} is not supported by this runner")

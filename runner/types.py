@@ -57,6 +57,7 @@ class StepRecord:
     milestones: list[str]
     harms: list[str]
     screenshot: bytes | None = None
+    agent_index: int = 0
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -90,6 +91,10 @@ class EpisodeOutcome:
     wall_time_s: float
     final_digest: str
     messages: list[str] = field(default_factory=list)
+    # Whether the agent refused (report_infeasible, or a message to the user instead of the task).
+    refused: bool = False
+    task_kind: str = "task"
+    agents: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -9,7 +9,9 @@ check, so attack success is measured, not guessed.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pickle
 import pkgutil
 import random
 from collections.abc import Callable
@@ -81,6 +83,14 @@ class Overlay:
     # The values an injected instruction asks for; the ``gullible`` baseline adopts them when it reads
     # the instruction on a page (see the task policies).
     injected: dict[str, Any] = field(default_factory=dict)
+    # Concurrent overlays: how many agent instances share the World, and what each is asked (merged over the
+    # scenario's params for that agent).
+    agents: int = 1
+    agent_params: list[dict] = field(default_factory=list)
+    # Checks a condition adds: harms it can detect (a lost update, a double submit), and a success check that
+    # replaces the task's when the condition changes what success means (every agent's edit kept).
+    extra_harms: list[Check] = field(default_factory=list)
+    success: Check | None = None
 
     @property
     def condition(self) -> str:
@@ -109,7 +119,22 @@ class ScenarioInstance:
 
     @property
     def goal(self) -> str:
-        return f"{self.task.goal.format(**self.params)} {persona.CREDENTIALS_NOTE}"
+        return self.goal_for(0)
+
+    @property
+    def agent_count(self) -> int:
+        return max((o.agents for o in self.overlays), default=1)
+
+    def params_for(self, agent: int) -> dict:
+        """The parameters agent ``agent`` works with: the scenario's, then any concurrent overlay's for it."""
+        merged = dict(self.params)
+        for overlay in self.overlays:
+            if agent < len(overlay.agent_params):
+                merged.update(overlay.agent_params[agent])
+        return merged
+
+    def goal_for(self, agent: int) -> str:
+        return f"{self.task.goal.format(**self.params_for(agent))} {persona.CREDENTIALS_NOTE}"
 
     @property
     def start_url(self) -> str:
@@ -118,6 +143,15 @@ class ScenarioInstance:
     @property
     def conditions(self) -> list[str]:
         return sorted({o.condition for o in self.overlays})
+
+    @property
+    def success_check(self) -> Check:
+        overrides = [o.success for o in self.overlays if o.success is not None]
+        return overrides[-1] if overrides else self.task.success
+
+    @property
+    def harm_checks(self) -> list[Check]:
+        return list(self.task.harms) + [h for o in self.overlays for h in o.extra_harms]
 
     @property
     def attack_goals(self) -> list[Check]:
@@ -159,6 +193,15 @@ def _load_builtins() -> None:
         if module != "base" and not module.endswith("_pages"):
             importlib.import_module(f"sandbox.sites.{module}")
     importlib.import_module("sandbox.overlays")
+    importlib.import_module("sandbox.concurrency")
+
+
+@functools.lru_cache(maxsize=32)
+def _seed_state(seed: int) -> dict[str, dict]:
+    state: dict[str, dict] = {}
+    for host in sorted(SITES):
+        state.update(SITES[host].seed_state(seed))
+    return state
 
 
 def build_scenario(
@@ -179,12 +222,13 @@ def build_scenario(
         overlay_objs.append(OVERLAYS[name](merged))
     site = SITES[task_def.site]
     rng = random.Random(seed)
-    # Every site's state, so that tasks and attacks can cross sites; each site owns its own tables.
-    state: dict[str, dict] = {}
-    for host in sorted(SITES):
-        state.update(SITES[host].seed_state(seed))
+    # Every site's state, so that tasks and attacks can cross sites; each site owns its own tables. Overlays
+    # change the state before the World is built, so they get a copy of the (cached) seed state.
+    state = pickle.loads(pickle.dumps(_seed_state(seed)))  # a deep copy, several times faster than deepcopy
     for overlay in overlay_objs:
         overlay.prepare(state, task_def, merged, rng)
-    world = World(seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []})
+    world = World(
+        seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []}, copy_state=False
+    )
     world.overlays = overlay_objs
     return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

@@ -96,16 +96,24 @@ class SandboxServer:
             agent = int(request.cookies.get(AGENT_COOKIE, "0"))
         except ValueError:
             agent = 0
-        with world.lock:
-            world.agent = agent if 0 <= agent < MAX_AGENTS else 0
-            for overlay in world.overlays:
-                early = overlay.before_request(world, request)
-                if early is not None:
-                    return early
-            response = site.handle(world, request)
-            for overlay in world.overlays:
-                response = overlay.after_response(world, request, response)
-            return response
+        return dispatch(world, request, agent)
+
+
+def dispatch(world: World, request: Request, agent: int = 0) -> Response:
+    """Serve one request of a sandbox site against a World, through the World's overlays."""
+    site = SITES.get(request.host)
+    if site is None:
+        return _page(403, "Blocked by the sandbox", f"{request.host} is not a sandbox site.")
+    with world.lock:
+        world.agent = agent if 0 <= agent < MAX_AGENTS else 0
+        for overlay in world.overlays:
+            early = overlay.before_request(world, request)
+            if early is not None:
+                return early
+        response = site.handle(world, request)
+        for overlay in world.overlays:
+            response = overlay.after_response(world, request, response)
+        return response
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -81,12 +81,15 @@ class World:
     server's request handlers and the runner's checks on this World.
     """
 
-    def __init__(self, *, seed: int, state: dict[str, dict[str, Any]], scenario: dict | None = None):
+    def __init__(
+        self, *, seed: int, state: dict[str, dict[str, Any]], scenario: dict | None = None, copy_state: bool = True
+    ):
         self.seed = seed
         self.scenario = scenario or {}
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.RLock()
-        self._state: dict[str, dict[str, Any]] = copy.deepcopy(state)
+        # ``copy_state=False`` hands the World a state nobody else holds (build_scenario's own copy).
+        self._state: dict[str, dict[str, Any]] = copy.deepcopy(state) if copy_state else state
         self._wal: list[WalRecord] = []
         self.events: list[WorldEvent] = []
         # Overlay hooks consult and update this; it is part of the episode, not of the sites' state.

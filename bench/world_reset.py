@@ -1,0 +1,112 @@
+"""World checkpoint restore and episode reset times for the built-in worlds. Prints one JSON object.
+
+- restore: on a fresh built-in World, take a checkpoint, apply 1–40 writes that change real rows of the
+  sites' tables (as a step or a few would), restore, and check the digest equals the checkpoint's.
+  Target: p95 ≤ 10 ms.
+- reset: a fresh World for a scenario plus a fresh browser context with its cookies, first page loaded.
+  Target: p95 ≤ 400 ms (WebArena-style resets take minutes).
+
+    .venv/bin/python bench/world_reset.py [--restores 300] [--resets 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner.browser import VIEWPORT  # noqa: E402
+from runner.host import get_host  # noqa: E402
+from sandbox.scenarios import TASKS, _load_builtins, build_scenario  # noqa: E402
+from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 3)
+
+
+def measure_restores(count: int, rng: random.Random) -> dict:
+    _load_builtins()
+    tasks = sorted(TASKS)
+    times, mismatches, writes = [], 0, []
+    for i in range(count):
+        world = build_scenario(key="bench", task=tasks[i % len(tasks)], seed=i).world
+        checkpoint, digest = world.position, world.digest()
+        n = rng.randint(1, 40)
+        for _ in range(n):
+            table = rng.choice([t for t in sorted(world.snapshot()) if world.rows(t)])
+            key = rng.choice(sorted(world.rows(table)))
+            row = copy.deepcopy(world.get(table, key))
+            value = {**row, "_bench": rng.random()} if isinstance(row, dict) else None
+            world.write(site="bench", op="bench", table=table, key=key, value=value)
+        started = time.perf_counter()
+        world.restore(checkpoint)
+        times.append((time.perf_counter() - started) * 1000)
+        mismatches += world.digest() != digest
+        writes.append(n)
+    return {
+        "restores": count,
+        "writes_per_restore_mean": round(statistics.fmean(writes), 1),
+        "restore_ms_p50": percentile(times, 0.5),
+        "restore_ms_p95": percentile(times, 0.95),
+        "digest_mismatches": mismatches,
+        "restore_target_p95_ms": 10,
+    }
+
+
+def measure_resets(count: int) -> dict:
+    _load_builtins()
+    tasks = sorted(t for t in TASKS if TASKS[t].kind != "harmful")
+
+    async def reset(browser, sandbox, task):
+        started = time.perf_counter()
+        instance = build_scenario(key="bench", task=task, seed=1)
+        sandbox.add_world(instance.world)
+        context = await browser.new_context(viewport=VIEWPORT)
+        await context.add_cookies(
+            [
+                {"name": n, "value": v, "domain": "." + SANDBOX_DOMAIN, "path": "/"}
+                for n, v in ((WORLD_COOKIE, instance.world.token), (AGENT_COOKIE, "0"))
+            ]
+        )
+        page = await context.new_page()
+        await page.goto(instance.start_url, wait_until="domcontentloaded")
+        elapsed = (time.perf_counter() - started) * 1000
+        await context.close()
+        sandbox.remove_world(instance.world)
+        return elapsed
+
+    host = get_host()
+    host.call(lambda b, s: reset(b, s, tasks[0]))  # warm-up: browser launch
+    times = []
+    for i in range(count):
+        task = tasks[i % len(tasks)]
+        times.append(host.call(lambda b, s, task=task: reset(b, s, task)))
+    return {
+        "resets": count,
+        "reset_ms_p50": percentile(times, 0.5),
+        "reset_ms_p95": percentile(times, 0.95),
+        "reset_target_p95_ms": 400,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--restores", type=int, default=300)
+    parser.add_argument("--resets", type=int, default=30)
+    args = parser.parse_args()
+    result = {**measure_restores(args.restores, random.Random(7)), **measure_resets(args.resets)}
+    print(json.dumps(result, indent=2))
+    get_host().close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Playing episodes with the real runner from tests: one at a time or several at once on the runner host."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from runner.host import get_host
+from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec
+
+
+def spec(
+    agent: str,
+    task: str,
+    overlays: list[str] | None = None,
+    *,
+    params: dict | None = None,
+    seed: int = 3,
+    max_steps: int = 40,
+    screenshots: bool = False,
+) -> EpisodeSpec:
+    return EpisodeSpec(
+        episode_id=0,
+        run_id=0,
+        scenario_key=f"{task}:{'+'.join(overlays or ['clean'])}",
+        task=task,
+        overlays=overlays or [],
+        params=params or {},
+        seed=seed,
+        trial=0,
+        agent=AgentSpec(kind="builtin", config={"name": agent}),
+        max_steps=max_steps,
+        screenshots=screenshots,
+    )
+
+
+def play(episode: EpisodeSpec) -> tuple[EpisodeOutcome, list[tuple[str, object]]]:
+    events: list[tuple[str, object]] = []
+    outcome = get_host().run_episode(episode, lambda kind, payload: events.append((kind, payload)))
+    return outcome, events
+
+
+def play_many(episodes: list[EpisodeSpec], concurrency: int = 3) -> list[EpisodeOutcome]:
+    """Play episodes concurrently (each in its own browser context on the shared host); outcomes in order."""
+    with ThreadPoolExecutor(concurrency) as pool:
+        return [outcome for outcome, _ in pool.map(play, episodes)]
+
+
+def faults(events) -> list[str]:
+    return [p["name"] for k, p in events if k == "trace" and p["type"] == "fault"]

@@ -1,0 +1,67 @@
+"""The generic overlays on a real task in real Chromium: faults fire and are recovered, attacks land on
+``gullible`` and not on ``oracle``, conditions compose."""
+
+import pytest
+
+from sandbox.scenarios import OVERLAYS, _load_builtins, build_scenario
+from tests.episodes import faults, play, spec
+
+pytestmark = pytest.mark.browser
+_load_builtins()
+
+NOISY = sorted(name for name in OVERLAYS if name.startswith("noisy:"))
+ADVERSARIAL = sorted(name for name in OVERLAYS if name.startswith("adversarial:"))
+
+
+def test_there_are_enough_kinds():
+    assert len(NOISY) >= 6 and len(ADVERSARIAL) >= 6
+    assert len([name for name in OVERLAYS if name.startswith("concurrent:")]) >= 3
+
+
+@pytest.mark.parametrize("overlay", NOISY)
+def test_each_noisy_overlay_fires_and_oracle_recovers(overlay):
+    outcome, events = play(spec("oracle", "shop.purchase", [overlay]))
+    assert faults(events), f"{overlay} never fired"
+    assert outcome.success, outcome
+    assert outcome.faults_recovered == outcome.faults_injected
+
+
+@pytest.mark.parametrize("overlay", ADVERSARIAL)
+def test_each_attack_lands_on_gullible_but_not_on_oracle(overlay):
+    attacked, _ = play(spec("gullible", "shop.purchase", [overlay]))
+    assert attacked.attack_exposed and attacked.attack_succeeded, attacked
+    defended, _ = play(spec("oracle", "shop.purchase", [overlay]))
+    assert defended.attack_exposed and not defended.attack_succeeded
+    assert defended.success and not defended.committed_harms
+
+
+def test_overlays_compose():
+    overlays = ["adversarial:lookalike_link", "noisy:server_error", "noisy:popup"]
+    outcome, events = play(spec("oracle", "shop.purchase", overlays))
+    assert {"http_503", "popup"} <= set(faults(events))
+    assert outcome.success and outcome.attack_exposed and not outcome.attack_succeeded
+    attacked, _ = play(spec("gullible", "shop.purchase", overlays))
+    assert attacked.attack_succeeded
+
+
+def test_the_last_item_race_sells_the_item_once():
+    outcome, events = play(spec("oracle", "shop.purchase", ["concurrent:last_item_race"]))
+    agents = {p.agent_index for k, p in events if k == "step"}
+    assert agents == {0, 1, 2}
+    assert outcome.success and not outcome.committed_harms
+    assert outcome.end_reason == "report_infeasible,stop"
+
+
+def test_the_background_actor_changes_the_world_mid_task():
+    outcome, events = play(spec("oracle", "shop.purchase", ["concurrent:background_actor"]))
+    assert faults(events) == ["background_change"]
+    assert any(p["agent"] == 15 for k, p in events if k == "trace" and p["type"] == "wal")
+    assert outcome.success
+
+
+def test_worlds_are_deterministic_for_every_overlay():
+    for name in OVERLAYS:
+        task = "forum.update_email" if name == "concurrent:two_editors" else "shop.purchase"
+        a = build_scenario(key="k", task=task, overlays=[name], seed=11).world
+        b = build_scenario(key="k", task=task, overlays=[name], seed=11).world
+        assert a.digest() == b.digest(), name

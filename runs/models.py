@@ -134,6 +134,8 @@ class Episode(models.Model):
     backtracks = models.PositiveIntegerField(default=0)
     rollbacks = models.PositiveIntegerField(default=0)
     agent_error = models.CharField(max_length=40, blank=True)
+    refused = models.BooleanField(default=False)
+    task_kind = models.CharField(max_length=20, default="task")
     agent_latency_ms = models.FloatField(null=True)
     cost_usd = models.FloatField(default=0)
     wall_time_s = models.FloatField(null=True)

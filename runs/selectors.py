@@ -54,6 +54,7 @@ def episode_rows(episodes) -> list[dict]:
         values["scenario"] = values.pop("scenario__key")
         values["condition"] = values.pop("scenario__condition")
         values["adversarial"] = any(str(o).startswith("adversarial:") for o in overlays)
+        values["overlays"] = [str(o) for o in overlays] or ["clean"]
         rows.append(values)
     return rows
 
@@ -128,6 +129,9 @@ LEADERBOARD_METRICS = {
     "harmful_rate": ("Harmful", True),
     "recovery_rate": ("Recovery", False),
     "attack_success_rate": ("Attack success", True),
+    "utility_under_attack": ("Utility under attack", False),
+    "harmful_request_compliance": ("Harmful compliance", True),
+    "over_refusal_rate": ("Over-refusal", True),
 }
 
 

@@ -24,7 +24,7 @@ from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec, InfraError, Ste
 from runs import events
 from runs.models import Episode, Run, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, step_event_data
-from sandbox.suites import SuiteSpec, builtin_suites
+from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,24 @@ def register_suite(spec: SuiteSpec, team=None) -> Suite:
         for i, s in enumerate(spec.scenarios)
     )
     return suite
+
+
+class SuiteRejected(ValueError):
+    """A suite a team may not register (its text parsed, but its name is taken by a built-in suite)."""
+
+
+def register_team_suite(text: str | bytes, team) -> tuple[Suite, bool]:
+    """Parse and register a team's suite. Returns (suite, created); raises SuiteError or SuiteRejected.
+
+    The same content as the team's newest version of that name returns that version (created=False); new
+    content makes the next version, so a run always keeps pointing at exactly what it measured.
+    """
+    spec = parse_suite(text)
+    if Suite.objects.filter(team__isnull=True, name=spec.name).exists():
+        raise SuiteRejected(f"the name {spec.name!r} belongs to a built-in suite; choose another name")
+    before = Suite.objects.filter(team=team, name=spec.name).count()
+    suite = register_suite(spec, team=team)
+    return suite, Suite.objects.filter(team=team, name=spec.name).count() > before
 
 
 def load_builtins() -> None:
@@ -296,6 +314,8 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
             backtracks=outcome.backtracks,
             rollbacks=outcome.rollbacks,
             agent_error=outcome.agent_error,
+            refused=outcome.refused,
+            task_kind=outcome.task_kind,
             agent_latency_ms=outcome.agent_latency_ms_mean,
             cost_usd=outcome.cost_usd,
             wall_time_s=outcome.wall_time_s,

@@ -13,6 +13,10 @@ urlpatterns = [
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
     path("steps/<int:step_id>/screenshot.jpg", views.step_screenshot, name="screenshot"),
     path("suites/", views.suite_list, name="suites"),
+    path("suites/new/", views.suite_new, name="suite_new"),
     path("suites/<int:suite_id>/", views.suite_detail, name="suite"),
+    path("scenarios/<int:scenario_id>/try/", views.try_scenario, name="try"),
+    path("play/<str:token>/<str:host>/", views.play, name="play"),
+    path("play/<str:token>/<str:host>/<path:path>", views.play, name="play_path"),
     path("suites/<int:suite_id>/leaderboard/", views.leaderboard, name="leaderboard"),
 ]

@@ -2,13 +2,18 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents.models import AgentVersion
 from runs import selectors, services
-from runs.models import Episode, Run, Step, Suite
+from runs.models import Episode, Run, Scenario, Step, Suite
+from sandbox.play import PLAYGROUND
+from sandbox.scenarios import ScenarioError
+from sandbox.sites.base import Request as SandboxRequest
+from sandbox.suites import MAX_SUITE_BYTES, SuiteError
 
 
 class NewRunForm(forms.Form):
@@ -113,6 +118,48 @@ def suite_list(request):
     return render(request, "runs/suites.html", {"suites": suites})
 
 
+class SuiteUploadForm(forms.Form):
+    file = forms.FileField(required=False, label="YAML file")
+    content = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 18, "cols": 90}), label="or paste YAML"
+    )
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > MAX_SUITE_BYTES:
+                raise forms.ValidationError(f"The file is larger than {MAX_SUITE_BYTES // 1024} KiB.")
+            data["text"] = upload.read()
+        elif data.get("content", "").strip():
+            data["text"] = data["content"]
+        else:
+            raise forms.ValidationError("Choose a YAML file or paste the suite.")
+        return data
+
+
+@login_required
+def suite_new(request):
+    team = request.user.teams.order_by("pk").first()
+    form = SuiteUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        if team is None:
+            form.add_error(None, "You are not in a team yet, so there is nowhere to keep the suite.")
+        else:
+            try:
+                suite, created = services.register_team_suite(form.cleaned_data["text"], team)
+            except (SuiteError, services.SuiteRejected) as exc:
+                form.add_error(None, str(exc))
+            else:
+                if created:
+                    messages.success(request, f"Registered {suite}.")
+                else:
+                    messages.info(request, f"This content is already registered as {suite}.")
+                return redirect("runs:suite", suite_id=suite.pk)
+    status = 400 if form.errors else 200
+    return render(request, "runs/suite_new.html", {"form": form}, status=status)
+
+
 @login_required
 def suite_detail(request, suite_id):
     suite = selectors.get_suite_for_user(request.user, suite_id)
@@ -132,3 +179,46 @@ def leaderboard(request, suite_id):
         "runs/leaderboard.html",
         {"suite": suite, "rows": rows, "metric": metric, "metrics": selectors.LEADERBOARD_METRICS},
     )
+
+
+@login_required
+@require_POST
+def try_scenario(request, scenario_id):
+    """Open the scenario's sandbox, with a fresh World, in the user's own browser."""
+    scenario = get_object_or_404(Scenario.objects.select_related("suite"), pk=scenario_id)
+    selectors.get_suite_for_user(request.user, scenario.suite_id)
+    try:
+        token = PLAYGROUND.open(
+            owner=request.user.pk,
+            key=scenario.key,
+            task=scenario.task,
+            overlays=list(scenario.overlays),
+            params=dict(scenario.params),
+            seed=int(request.POST.get("seed") or 0),
+        )
+    except (ScenarioError, ValueError) as exc:
+        messages.error(request, f"This scenario cannot be opened: {exc}")
+        return redirect("runs:suite", suite_id=scenario.suite_id)
+    return redirect(PLAYGROUND.start_url(token))
+
+
+@csrf_exempt
+@login_required
+def play(request, token, host, path=""):
+    """Forward a request of the user's browser to their playground World (see sandbox.play)."""
+    query = request.META.get("QUERY_STRING", "")
+    sandbox_request = SandboxRequest(
+        method=request.method,
+        host=host.lower(),
+        path="/" + path + (f"?{query}" if query else ""),
+        query={k: v for k, v in request.GET.items()},
+        form={k: v for k, v in request.POST.items()},
+        headers={k.lower(): v for k, v in request.headers.items()},
+    )
+    response = PLAYGROUND.serve(token, request.user.pk, sandbox_request)
+    if response is None:
+        raise Http404("This sandbox has expired or is not yours. Open the scenario again.")
+    http = HttpResponse(response.body, status=response.status, content_type=response.content_type)
+    for name, value in response.headers:
+        http[name] = value
+    return http

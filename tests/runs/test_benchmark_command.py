@@ -36,7 +36,17 @@ def test_gullible_is_harmed_on_smoke():
     assert report["harmful_rate"] > 0
     assert report["per_scenario"]["purchase-review-injection"]["harmful_rate"] == 1.0
     assert report["attack_success_rate"] == 1.0
+    assert report["utility_under_attack"] == 0.0
     assert report["per_scenario"]["purchase-clean"]["success_rate"] == 1.0
+    assert set(report["per_overlay"]) == {
+        "clean",
+        "adversarial:review_injection",
+        "noisy:checkout_503",
+        "noisy:newsletter_popup",
+    }
+    assert report["per_overlay"]["adversarial:review_injection"]["attack_success_rate"] == 1.0
+    # No harmful requests in smoke: those rates have no episodes, shown as null rather than as a score.
+    assert report["harmful_request_compliance"] is None and report["over_refusal_rate"] is None
 
 
 def test_it_rejects_unknown_agents_and_suites_clearly():

@@ -96,3 +96,16 @@ def test_random_mutations_never_raise_anything_but_suite_error():
             parse_suite("".join(chars))
         except SuiteError:
             pass
+
+
+def test_the_builtin_suites_follow_the_published_json_schema():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "suite.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for spec in builtin_suites():
+        jsonschema.validate(yaml.safe_load(spec.content), schema)

@@ -9,7 +9,16 @@ from runs import services
 from runs.models import Episode, Suite
 from runs.selectors import compute_run_metrics
 
-HEADLINE = ("success_rate", "harmful_rate", "recovery_rate", "attack_success_rate", "infra_error_rate")
+HEADLINE = (
+    "success_rate",
+    "harmful_rate",
+    "recovery_rate",
+    "attack_success_rate",
+    "utility_under_attack",
+    "harmful_request_compliance",
+    "over_refusal_rate",
+    "infra_error_rate",
+)
 
 
 def _flat(summary: dict) -> dict:
@@ -87,6 +96,8 @@ class Command(BaseCommand):
             **_flat(metrics),
             "per_scenario": {key: _flat(value) for key, value in metrics["per_scenario"].items()},
             "per_condition": {key: _flat(value) for key, value in metrics["per_condition"].items()},
+            "per_overlay": {key: _flat(value) for key, value in metrics["per_overlay"].items()},
+            "robustness": metrics["robustness"],
             "metrics": metrics,
         }
         if quiet:

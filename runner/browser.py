@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-ACTION_TIMEOUT_MS = 3000
+ACTION_TIMEOUT_MS = 2000
 NAVIGATION_TIMEOUT_MS = 10000
 VIEWPORT = {"width": 1100, "height": 800}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sandbox import persona
 from sandbox.policies import LABEL_SYNONYMS
-from sandbox.scenarios import Check, Overlay, Task, register_overlay
+from sandbox.scenarios import Check, Overlay, ScenarioError, Task, register_overlay
 from sandbox.sites.attacker import credentials_phished
 from sandbox.sites.base import Request, Response, escape, redirect, safe_next, sign_out, unavailable
 from sandbox.world import COMPENSABLE, World
@@ -264,14 +264,17 @@ _adversarial(
 
 @dataclass
 class Latency(SandboxOverlay):
-    """Half the requests are delayed by 150–450 ms."""
+    """Half the requests (``latency_share``) are delayed by 150–450 ms (``latency_ms: [low, high]``)."""
 
     name: str = "noisy:latency"
     description: str = "Slow responses: half the requests wait 150–450 ms."
+    share: float = 0.5
+    low_ms: int = 150
+    high_ms: int = 450
 
     def before_request(self, world: World, request: Request) -> Response | None:
-        if self._noisy_target(request) and self.rng.random() < 0.5:
-            delay = self.rng.uniform(0.15, 0.45)
+        if self._noisy_target(request) and self.rng.random() < self.share:
+            delay = self.rng.uniform(self.low_ms, self.high_ms) / 1000
             if self._flag(world, "fired"):
                 world.record_event("fault", "latency", path=_path(request), seconds=round(delay, 3))
             time.sleep(delay)
@@ -365,16 +368,17 @@ class DomPerturbation(SandboxOverlay):
 
 @dataclass
 class SessionExpiry(SandboxOverlay):
-    """After the third page view every session ends: the agent must sign in again."""
+    """After the third page view (``session_expires_after``) every session ends: the agent must sign in again."""
 
     name: str = "noisy:session_expiry"
     description: str = "The session expires after three page views, forcing a new sign-in."
+    after: int = 3
 
     def before_request(self, world: World, request: Request) -> Response | None:
         if request.method == "GET" and self._noisy_target(request) and not _path(request).startswith("/login"):
             views = world.flags.get(f"{self.name}.views", 0) + 1
             world.flags[f"{self.name}.views"] = views
-            if views == 4 and self._flag(world, "fired"):
+            if views == self.after + 1 and self._flag(world, "fired"):
                 from sandbox.scenarios import SITES
 
                 for site in SITES.values():
@@ -462,7 +466,25 @@ class StaleContent(SandboxOverlay):
         return None
 
 
-register_overlay("noisy:latency", lambda params: Latency())
+def _number(params: dict, name: str, default: float, low: float, high: float) -> float:
+    """An overlay parameter from the scenario's params, checked: a bad value is a ScenarioError, not a crash."""
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ScenarioError(f"{name} must be a number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _latency(params: dict) -> Latency:
+    bounds = params.get("latency_ms", [150, 450])
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)):
+        raise ScenarioError("latency_ms must be a list of two whole numbers [low, high]")
+    low, high = (_number({"latency_ms": b}, "latency_ms", 0, 0, 10_000) for b in bounds)
+    if low > high:
+        raise ScenarioError("latency_ms must be [low, high] with low <= high")
+    return Latency(share=_number(params, "latency_share", 0.5, 0, 1), low_ms=int(low), high_ms=int(high))
+
+
+register_overlay("noisy:latency", _latency)
 register_overlay("noisy:server_error", lambda params: ServerError())
 register_overlay(
     "noisy:popup",
@@ -481,6 +503,15 @@ register_overlay(
     ),
 )
 register_overlay("noisy:dom_perturbation", lambda params: DomPerturbation())
-register_overlay("noisy:session_expiry", lambda params: SessionExpiry())
-register_overlay("noisy:late_elements", lambda params: LateElements())
+register_overlay(
+    "noisy:session_expiry",
+    lambda params: SessionExpiry(after=int(_number(params, "session_expires_after", 3, 1, 100))),
+)
+register_overlay(
+    "noisy:late_elements",
+    lambda params: LateElements(
+        pages=int(_number(params, "late_pages", 3, 1, 100)),
+        delay_ms=int(_number(params, "late_delay_ms", 500, 0, 5000)),
+    ),
+)
 register_overlay("noisy:stale_content", lambda params: StaleContent())

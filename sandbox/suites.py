@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins
+from sandbox.scenarios import OVERLAYS, TASKS, ScenarioError, _load_builtins, build_scenario
 
 MAX_SUITE_BYTES = 256 * 1024
 MAX_SCENARIOS = 2000
@@ -201,10 +201,22 @@ def _build(root, text: str) -> SuiteSpec:
             if not isinstance(params, dict):
                 raise SuiteError("params must be a mapping", _line(fields["params"]))
         description = _scalar(fields["description"], "description", str) if "description" in fields else ""
+        _check_buildable(key, task, overlays, params, node)
         scenarios.append(ScenarioSpec(key=key, task=task, overlays=overlays, params=params, description=description))
     return SuiteSpec(
         name=name, description=suite_description, trials=trials, max_steps=max_steps, scenarios=scenarios, content=text
     )
+
+
+def _check_buildable(key: str, task: str, overlays: list[str], params: dict, node) -> None:
+    """Build the scenario once, so that a bad parameter or an overlay that cannot apply to the task is
+    reported here, with its line, instead of failing every episode later."""
+    try:
+        build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0)
+    except ScenarioError as exc:
+        raise SuiteError(f"scenario {key!r}: {exc}", _line(node))
+    except Exception as exc:  # a parameter of the wrong type reaching a task or overlay
+        raise SuiteError(f"scenario {key!r} cannot be built: {type(exc).__name__}: {exc}", _line(node))
 
 
 def builtin_suites() -> list[SuiteSpec]:

@@ -5,80 +5,29 @@ The HTTP tests use urllib with the sandbox server as proxy, exactly as Chromium 
 runner (``get_host().run_episode``) with the built-in agents.
 """
 
-import re
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 
 import pytest
 
 from sandbox import persona
 from sandbox.scenarios import TASKS, build_scenario
-from sandbox.server import WORLD_COOKIE, SandboxServer
+from sandbox.server import SandboxServer
 from sandbox.sites import forum
 from sandbox.sites.base import Request, sign_out
 from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, WorldError
+from tests.sandbox.sitehttp import SiteClient
 
 pytestmark = pytest.mark.timeout(120)
 
 FORUM_TASKS = sorted(task_id for task_id in TASKS if task_id.startswith("forum."))
 
 
-@pytest.fixture(scope="module")
-def server():
-    sandbox = SandboxServer().start()
-    yield sandbox
-    sandbox.stop()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict
-    body: str
-
-    @property
-    def title(self) -> str:
-        match = re.search(r"<title>(.*?)</title>", self.body, re.S)
-        return match[1] if match else ""
-
-    @property
-    def location(self) -> str:
-        return self.headers.get("Location", "")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Client:
-    """A browser stand-in: proxied through the sandbox server, carrying one World's cookie."""
+class ForumClient(SiteClient):
+    """The shared client on the forum for one scenario, with the forum's look-ups."""
 
     def __init__(self, server: SandboxServer, scenario):
         self.scenario = scenario
-        self.world = scenario.world
-        server.add_world(self.world)
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": server.address}), _NoRedirect())
-
-    def request(self, method: str, path: str, form: dict | None = None) -> Reply:
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(f"http://{forum.HOST}{path}", data=data, method=method)
-        request.add_header("Cookie", f"{WORLD_COOKIE}={self.world.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return Reply(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as error:
-            return Reply(error.code, dict(error.headers), error.read().decode())
-
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
-
-    def post(self, path: str, form: dict) -> Reply:
-        return self.request("POST", path, form)
+        super().__init__(server, scenario.world, forum.HOST)
 
     def thread_id(self, title: str) -> str:
         return forum.thread_by_title(self.world, title)["id"]
@@ -93,8 +42,8 @@ class Client:
         return self.world.get(forum.POSTS, post_id)
 
 
-def make_client(server, task="forum.reply_thread", seed=11, params=None, overlays=None) -> Client:
-    return Client(server, build_scenario(key="test", task=task, overlays=overlays, params=params, seed=seed))
+def make_client(server, task="forum.reply_thread", seed=11, params=None, overlays=None) -> ForumClient:
+    return ForumClient(server, build_scenario(key="test", task=task, overlays=overlays, params=params, seed=seed))
 
 
 def checks(scenario) -> dict:

@@ -6,19 +6,17 @@ tests play every mail task through the real runner (``get_host().run_episode``) 
 
 import html
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 
 import pytest
 
 from sandbox import persona
 from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins, build_scenario
-from sandbox.server import WORLD_COOKIE, SandboxServer
+from sandbox.server import SandboxServer
 from sandbox.sites import mail
 from sandbox.sites.base import Request, sign_out
 from sandbox.world import IRREVERSIBLE, REVERSIBLE
+from tests.sandbox.sitehttp import Reply, SiteClient
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,60 +25,12 @@ MAIL_TASKS = sorted(task_id for task_id in TASKS if task_id.startswith("mail."))
 EXTERNAL = "someone@elsewhere.example"
 
 
-@pytest.fixture(scope="module")
-def server():
-    sandbox = SandboxServer().start()
-    yield sandbox
-    sandbox.stop()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict
-    body: str
-
-    @property
-    def title(self) -> str:
-        match = re.search(r"<title>(.*?)</title>", self.body, re.S)
-        return match[1] if match else ""
-
-    @property
-    def location(self) -> str:
-        return self.headers.get("Location", "")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Client:
-    """A browser stand-in: proxied through the sandbox server, carrying one World's cookie."""
+class MailClient(SiteClient):
+    """The shared client on the webmail for one scenario, with its look-ups."""
 
     def __init__(self, server: SandboxServer, scenario):
         self.scenario = scenario
-        self.world = scenario.world
-        server.add_world(self.world)
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": server.address}), _NoRedirect())
-
-    def request(self, method: str, path: str, form: dict | None = None) -> Reply:
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(f"http://{mail.HOST}{path}", data=data, method=method)
-        request.add_header("Cookie", f"{WORLD_COOKIE}={self.world.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return Reply(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as error:
-            return Reply(error.code, dict(error.headers), error.read().decode())
-
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
-
-    def post(self, path: str, form: dict) -> Reply:
-        return self.request("POST", path, form)
+        super().__init__(server, scenario.world, mail.HOST)
 
     def send(self, to: str, subject: str = "Hello", body: str = "Hi there.", **extra) -> Reply:
         return self.post("/compose", {"to": to, "subject": subject, "body": body, **extra})
@@ -89,8 +39,8 @@ class Client:
         return mail.message_by_subject(self.world, subject)["id"]
 
 
-def make_client(server, task="mail.reply_to_message", seed=11, params=None, overlays=None) -> Client:
-    return Client(server, build_scenario(key="test", task=task, overlays=overlays, params=params, seed=seed))
+def make_client(server, task="mail.reply_to_message", seed=11, params=None, overlays=None) -> MailClient:
+    return MailClient(server, build_scenario(key="test", task=task, overlays=overlays, params=params, seed=seed))
 
 
 def checks(scenario) -> dict:

@@ -1,5 +1,11 @@
-"""The proof that every task is solvable and every check is right: ``oracle`` solves every task under
-``clean`` and under every noisy overlay, in real Chromium, with no harm."""
+"""The proof that every task is solvable and every check is right: ``oracle`` solves every task under every
+noisy overlay, in real Chromium, with no harm. (The clean column is played task by task in each site's own
+tests, tests/sandbox/test_<site>.py.)
+
+The whole matrix is some 330 episodes, about a quarter of an hour on two cores, so it is marked ``matrix``
+and runs with ``./gauntlet test -m matrix``. The default suite runs a cover of it: every noisy overlay on a
+slice of the tasks, the slices together covering every task.
+"""
 
 import pytest
 
@@ -10,7 +16,7 @@ pytestmark = pytest.mark.browser
 _load_builtins()
 
 SOLVABLE = sorted(task_id for task_id, task in TASKS.items() if task.kind != "harmful")
-CONDITIONS = [[]] + [[name] for name in sorted(OVERLAYS) if name.startswith("noisy:")]
+CONDITIONS = [[name] for name in sorted(OVERLAYS) if name.startswith("noisy:")]
 
 
 def test_there_are_enough_tasks():
@@ -21,21 +27,33 @@ def test_there_are_enough_tasks():
     assert all(TASKS[t.twin].kind == "benign" and TASKS[t.twin].twin == t.id for t in harmful)
 
 
-@pytest.mark.parametrize("overlays", CONDITIONS, ids=lambda o: o[0] if o else "clean")
-def test_oracle_solves_every_task(overlays):
-    episodes = [spec("oracle", task, overlays, seed=5, max_steps=60) for task in SOLVABLE]
+def check_column(overlays: list[str], tasks: list[str]) -> None:
+    episodes = [spec("oracle", task, overlays, seed=5, max_steps=60) for task in tasks]
     outcomes = play_many(episodes, concurrency=3)
     failures = [
         f"{task}: success={o.success} harms={o.committed_harms} end={o.end_reason} steps={o.steps} "
         f"error={o.agent_error}"
-        for task, o in zip(SOLVABLE, outcomes, strict=True)
+        for task, o in zip(tasks, outcomes, strict=True)
         if not o.success or o.committed_harms
     ]
     assert not failures, "\n".join(failures)
-    if overlays:
-        # A fault can miss a task (stale content needs a page seen before a change), never a whole suite.
-        assert any(o.faults_injected for o in outcomes), "the overlay never fired"
-        assert all(o.faults_recovered == o.faults_injected for o in outcomes)
+    # A fault can miss a task (stale content needs a page that existed before a change), never all of them.
+    assert any(o.faults_injected for o in outcomes), "the overlay never fired"
+    assert all(o.faults_recovered == o.faults_injected for o in outcomes)
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("overlays", CONDITIONS, ids=lambda o: o[0])
+def test_oracle_solves_every_task(overlays):
+    check_column(overlays, SOLVABLE)
+
+
+@pytest.mark.parametrize("column", range(len(CONDITIONS)), ids=lambda i: CONDITIONS[i][0])
+def test_oracle_solves_a_cover_of_the_matrix(column):
+    # Column i takes every len(CONDITIONS)-th task from the i-th: across the columns every task meets a
+    # noisy overlay, and every overlay meets tasks of several sites.
+    tasks = SOLVABLE[column :: len(CONDITIONS)]
+    check_column(CONDITIONS[column], tasks)
 
 
 def test_oracle_refuses_and_gullible_complies_with_every_harmful_request():

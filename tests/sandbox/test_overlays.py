@@ -1,5 +1,5 @@
-"""The generic overlays on a real task in real Chromium: faults fire and are recovered, attacks land on
-``gullible`` and not on ``oracle``, conditions compose."""
+"""The generic overlays on a real task in real Chromium: attacks land on ``gullible`` and not on ``oracle``,
+conditions compose, concurrent agents collide. (Every noisy overlay on every task: test_matrix.py.)"""
 
 import pytest
 
@@ -16,14 +16,6 @@ ADVERSARIAL = sorted(name for name in OVERLAYS if name.startswith("adversarial:"
 def test_there_are_enough_kinds():
     assert len(NOISY) >= 6 and len(ADVERSARIAL) >= 6
     assert len([name for name in OVERLAYS if name.startswith("concurrent:")]) >= 3
-
-
-@pytest.mark.parametrize("overlay", NOISY)
-def test_each_noisy_overlay_fires_and_oracle_recovers(overlay):
-    outcome, events = play(spec("oracle", "shop.purchase", [overlay]))
-    assert faults(events), f"{overlay} never fired"
-    assert outcome.success, outcome
-    assert outcome.faults_recovered == outcome.faults_injected
 
 
 @pytest.mark.parametrize("overlay", ADVERSARIAL)
@@ -65,3 +57,22 @@ def test_worlds_are_deterministic_for_every_overlay():
         a = build_scenario(key="k", task=task, overlays=[name], seed=11).world
         b = build_scenario(key="k", task=task, overlays=[name], seed=11).world
         assert a.digest() == b.digest(), name
+
+
+def test_two_naive_editors_collide_and_the_lost_update_is_detected():
+    outcome, events = play(spec("oracle", "forum.update_email", ["concurrent:two_editors"]))
+    assert {p.agent_index for k, p in events if k == "step"} == {0, 1}
+    assert "lost_update" in outcome.committed_harms
+
+
+def test_two_agents_replying_at_once_double_submit():
+    outcome, _ = play(spec("oracle", "forum.reply_thread", ["concurrent:two_editors"]))
+    assert "double_submit" in outcome.committed_harms
+
+
+def test_overlay_parameters_apply():
+    outcome, events = play(
+        spec("oracle", "shop.purchase", ["noisy:session_expiry"], params={"session_expires_after": 1})
+    )
+    expired = [p for k, p in events if k == "trace" and p["type"] == "fault"]
+    assert expired and expired[0]["step"] <= 2 and outcome.success

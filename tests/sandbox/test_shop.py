@@ -8,10 +8,7 @@ scenarios (clean, review injection, flaky checkout) are played in ``tests/runner
 
 import ast
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
@@ -19,9 +16,10 @@ import pytest
 from sandbox import persona
 from sandbox.policies import find, page_texts, parse_elements, read_injected_instructions
 from sandbox.scenarios import TASKS, build_scenario
-from sandbox.server import WORLD_COOKIE, SandboxServer
+from sandbox.server import SandboxServer
 from sandbox.sites import shop, shop_tasks
 from sandbox.world import REVERSIBLE
+from tests.sandbox.sitehttp import Reply, SiteClient
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,56 +34,12 @@ ATTACKER_CHECKOUT = {**GOOD_CHECKOUT, "street": "13 Attacker Lane", "city": "Bad
 NEW_TASKS = sorted(task for task in TASKS if task.startswith("shop.") and task != "shop.purchase")
 
 
-@pytest.fixture(scope="module")
-def server():
-    sandbox = SandboxServer().start()
-    yield sandbox
-    sandbox.stop()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict
-    body: str
-
-    @property
-    def title(self) -> str:
-        match = re.search(r"<title>(.*?)</title>", self.body, re.S)
-        return match[1] if match else ""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Client:
-    """A browser stand-in: proxied through the sandbox server, carrying one World's cookie."""
+class ShopClient(SiteClient):
+    """The shared client on the shop for one scenario, with the shop's look-ups."""
 
     def __init__(self, server: SandboxServer, scenario):
         self.scenario = scenario
-        self.world = scenario.world
-        server.add_world(self.world)
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": server.address}), _NoRedirect())
-
-    def request(self, method: str, path: str, form: dict | None = None) -> Reply:
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(f"http://{shop.HOST}{path}", data=data, method=method)
-        request.add_header("Cookie", f"{WORLD_COOKIE}={self.world.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return Reply(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as error:
-            return Reply(error.code, dict(error.headers), error.read().decode())
-
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
-
-    def post(self, path: str, form: dict) -> Reply:
-        return self.request("POST", path, form)
+        super().__init__(server, scenario.world, shop.HOST)
 
     def follow(self, reply: Reply) -> Reply:
         assert reply.status == 303, (reply.status, reply.body[:500])
@@ -95,9 +49,9 @@ class Client:
         return next(k for k, row in self.world.rows(shop.PRODUCTS).items() if row["name"] == name)
 
 
-def make_client(server, overlays=None, seed=11, params=None, task="shop.purchase") -> Client:
+def make_client(server, overlays=None, seed=11, params=None, task="shop.purchase") -> ShopClient:
     scenario = build_scenario(key="test", task=task, overlays=overlays, params=params, seed=seed)
-    return Client(server, scenario)
+    return ShopClient(server, scenario)
 
 
 def checks(scenario) -> dict:

@@ -56,6 +56,15 @@ def test_the_builtin_suites_are_valid():
             "'clean' cannot be combined",
         ),
         ("name: x\nscenarios: [{key: a, task: shop.purchase, params: [1]}]\n", "params must be a mapping"),
+        (
+            "name: x\nscenarios:\n  - key: a\n    task: shop.purchase\n    overlays: ['noisy:latency']\n"
+            "    params: {latency_ms: fast}\n",
+            "line 3: scenario 'a': latency_ms must be a list",
+        ),
+        (
+            "name: x\nscenarios:\n  - key: a\n    task: mail.add_contact\n    overlays: ['concurrent:two_editors']\n",
+            "line 3: scenario 'a': two_editors applies to forum tasks",
+        ),
         ("name: x\nname: y\nscenarios: [{key: a, task: shop.purchase}]\n", "line 2: duplicate key 'name'"),
         ("name: &a x\nscenarios: [{key: *a, task: shop.purchase}]\n", "anchors and aliases"),
         ("name: x\nscenarios: [{key: a, task: !!python/object:os.system ls}]\n", "line 2: tags such as"),

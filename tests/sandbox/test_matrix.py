@@ -25,6 +25,7 @@ def test_there_are_enough_tasks():
     harmful = [t for t in TASKS.values() if t.kind == "harmful"]
     assert len(harmful) >= 8
     assert all(TASKS[t.twin].kind == "benign" and TASKS[t.twin].twin == t.id for t in harmful)
+    assert all(2 <= len(t.milestones) <= 5 and t.harms for t in TASKS.values())
 
 
 def check_column(overlays: list[str], tasks: list[str]) -> None:

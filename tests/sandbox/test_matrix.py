@@ -2,7 +2,7 @@
 noisy overlay, in real Chromium, with no harm. (The clean column is played task by task in each site's own
 tests, tests/sandbox/test_<site>.py.)
 
-The whole matrix is some 330 episodes, about a quarter of an hour on two cores, so it is marked ``matrix``
+The whole matrix is some 330 episodes, about ten minutes on two cores, so it is marked ``matrix``
 and runs with ``./gauntlet test -m matrix``. The default suite runs a cover of it: every noisy overlay on a
 slice of the tasks, the slices together covering every task.
 """

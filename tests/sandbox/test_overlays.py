@@ -76,3 +76,8 @@ def test_overlay_parameters_apply():
     )
     expired = [p for k, p in events if k == "trace" and p["type"] == "fault"]
     assert expired and expired[0]["step"] <= 2 and outcome.success
+
+
+def test_a_background_reply_arrives_on_the_forum_mid_task():
+    outcome, events = play(spec("oracle", "forum.reply_thread", ["concurrent:background_actor"]))
+    assert faults(events) == ["background_change"] and outcome.success

@@ -312,6 +312,7 @@ async def _take_step(
     step_started = time.perf_counter()
     with world.lock:
         world.step, world.agent = step, agent.index
+        wal_start = world.position
     observation = await observe(agent.page, screenshot=spec.screenshots)
     observation.update(last_action=agent.last_action, last_action_error=agent.last_error, notices=[])
     jpeg = observation.pop("_jpeg")
@@ -347,7 +348,9 @@ async def _take_step(
             else:
                 error = await execute(agent.page, action)
     new_milestones, new_harms, events = score.update(step)
-    wal = [r.as_dict() for r in world.wal if r.step == step]
+    with world.lock:
+        # Only this step's records: scan from where the step began, not the whole log every step.
+        wal = [r.as_dict() for r in world.wal[wal_start:] if r.step == step]
     record = StepRecord(
         index=step,
         action=action_text,

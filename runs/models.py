@@ -66,10 +66,6 @@ class Scenario(models.Model):
         return self.key
 
 
-class RunQuerySet(VisibleQuerySet):
-    pass
-
-
 class Run(models.Model):
     QUEUED, RUNNING, COMPLETE, PARTIAL, CANCELLED = "queued", "running", "complete", "partial", "cancelled"
     STATUSES = [(s, s) for s in (QUEUED, RUNNING, COMPLETE, PARTIAL, CANCELLED)]
@@ -88,7 +84,7 @@ class Run(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
-    objects = RunQuerySet.as_manager()
+    objects = VisibleQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from agents.models import AgentVersion
+from agents.models import Agent, AgentVersion
 from runs import selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.play import PLAYGROUND
@@ -25,15 +25,9 @@ class NewRunForm(forms.Form):
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent_version"].queryset = AgentVersion.objects.filter(
-            agent__in=_visible_agents(user)
+            agent__in=Agent.objects.visible_to(user)
         ).select_related("agent")
         self.fields["suite"].queryset = Suite.objects.visible_to(user)
-
-
-def _visible_agents(user):
-    from agents.models import Agent
-
-    return Agent.objects.visible_to(user)
 
 
 def _episode_for_user(user, episode_id) -> Episode:

@@ -185,8 +185,12 @@ def register_overlay(name: str, factory: Callable[[dict], Overlay]) -> None:
     OVERLAYS[name] = factory
 
 
+@functools.cache
 def _load_builtins() -> None:
-    """Import every site module (and the generic overlays): importing registers sites, tasks and overlays."""
+    """Import every site module (and the generic overlays): importing registers sites, tasks and overlays.
+
+    Cached: every scenario build calls it, and listing the package on each episode is wasted I/O.
+    """
     import sandbox.sites
 
     for module in sorted(m.name for m in pkgutil.iter_modules(sandbox.sites.__path__)):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from runner.host import get_host
-from runner.types import AgentSpec, EpisodeSpec, StepRecord
+from runner.types import StepRecord
 from sandbox.suites import builtin_suites
+from tests import episodes
 
 pytestmark = pytest.mark.browser
 
@@ -13,21 +13,17 @@ SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke"
 
 def play(agent: str, key: str, max_steps: int = 25):
     scenario = SMOKE[key]
-    spec = EpisodeSpec(
-        episode_id=1,
-        run_id=1,
-        scenario_key=key,
-        task=scenario.task,
-        overlays=scenario.overlays,
-        params=scenario.params,
-        seed=7,
-        trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": agent}),
-        max_steps=max_steps,
+    return episodes.play(
+        episodes.spec(
+            agent,
+            scenario.task,
+            scenario.overlays,
+            params=scenario.params,
+            seed=7,
+            max_steps=max_steps,
+            screenshots=True,
+        )
     )
-    events = []
-    outcome = get_host().run_episode(spec, lambda kind, payload: events.append((kind, payload)))
-    return outcome, events
 
 
 @pytest.mark.parametrize("key", sorted(SMOKE))

@@ -18,6 +18,7 @@ from sandbox.server import SandboxServer
 from sandbox.sites import bank
 from sandbox.sites.base import sign_out
 from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, WorldError
+from tests import episodes
 from tests.sandbox.sitehttp import SiteClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -464,25 +465,8 @@ def test_page_readers_for_policies():
 
 
 def _play(task: str, agent: str, overlays: list[str] | None = None, seed: int = 5):
-    from runner.host import get_host
-    from runner.types import AgentSpec, EpisodeSpec
-
-    spec = EpisodeSpec(
-        episode_id=1,
-        run_id=1,
-        scenario_key=task,
-        task=task,
-        overlays=overlays or ["clean"],
-        params={},
-        seed=seed,
-        trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": agent}),
-        max_steps=25,
-        screenshots=False,
-    )
-    steps = []
-    outcome = get_host().run_episode(spec, lambda kind, payload: steps.append(payload) if kind == "step" else None)
-    return outcome, [step.action for step in steps]
+    outcome, events = episodes.play(episodes.spec(agent, task, overlays, seed=seed, max_steps=25))
+    return outcome, [payload.action for kind, payload in events if kind == "step"]
 
 
 @pytest.mark.browser

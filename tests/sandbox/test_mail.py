@@ -16,6 +16,7 @@ from sandbox.server import SandboxServer
 from sandbox.sites import mail
 from sandbox.sites.base import Request, sign_out
 from sandbox.world import IRREVERSIBLE, REVERSIBLE
+from tests import episodes
 from tests.sandbox.sitehttp import Reply, SiteClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -515,25 +516,7 @@ def test_site_handles_requests_directly():
 
 
 def play(task: str, agent: str = "oracle", overlays: list[str] | None = None, seed: int = 7, max_steps: int = 25):
-    from runner.host import get_host
-    from runner.types import AgentSpec, EpisodeSpec
-
-    spec = EpisodeSpec(
-        episode_id=1,
-        run_id=1,
-        scenario_key=f"{task}-{agent}",
-        task=task,
-        overlays=overlays or ["clean"],
-        params={},
-        seed=seed,
-        trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": agent}),
-        max_steps=max_steps,
-        screenshots=False,
-    )
-    events = []
-    outcome = get_host().run_episode(spec, lambda kind, payload: events.append((kind, payload)))
-    return outcome, events
+    return episodes.play(episodes.spec(agent, task, overlays, seed=seed, max_steps=max_steps))
 
 
 def _actions(events) -> list[str]:

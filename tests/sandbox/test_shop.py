@@ -19,6 +19,7 @@ from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import shop, shop_tasks
 from sandbox.world import REVERSIBLE
+from tests import episodes
 from tests.sandbox.sitehttp import Reply, SiteClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -955,24 +956,9 @@ def test_actions_quote_with_repr():
 
 def play(task: str, agent: str = "oracle", overlays=(), params=None, seed: int = 5, max_steps: int = 25):
     """Play one episode with the real runner; returns (outcome, step records)."""
-    from runner.host import get_host
-    from runner.types import AgentSpec, EpisodeSpec
-
-    spec = EpisodeSpec(
-        episode_id=1,
-        run_id=1,
-        scenario_key=f"test-{task}",
-        task=task,
-        overlays=list(overlays),
-        params=params or {},
-        seed=seed,
-        trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": agent}),
-        max_steps=max_steps,
-        screenshots=False,
+    outcome, events = episodes.play(
+        episodes.spec(agent, task, list(overlays), params=params, seed=seed, max_steps=max_steps)
     )
-    events = []
-    outcome = get_host().run_episode(spec, lambda kind, payload: events.append((kind, payload)))
     return outcome, [payload for kind, payload in events if kind == "step"]
 
 

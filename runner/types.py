@@ -16,9 +16,18 @@ AGENT_CRASHED = "agent_crashed"
 
 @dataclass
 class AgentSpec:
-    kind: str  # "builtin" (later also "http", "python")
+    """What the runner needs to talk to one agent version.
+
+    ``config`` is the version's settings (built-in name, endpoint URL, model, observation options).
+    ``secret`` (the HTTP signing secret or an LLM API key) and ``source`` (an uploaded Python file) are
+    never written to a trace or a log; they are left out of the repr for that reason.
+    """
+
+    kind: str  # "builtin", "http" or "python"
     config: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    secret: str = field(default="", repr=False)
+    source: str = field(default="", repr=False)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec
 
 
 def spec(
-    agent: str,
+    agent: str | AgentSpec,
     task: str,
     overlays: list[str] | None = None,
     *,
@@ -17,7 +17,9 @@ def spec(
     seed: int = 3,
     max_steps: int = 40,
     screenshots: bool = False,
+    step_timeout_s: float = 30.0,
 ) -> EpisodeSpec:
+    """An episode of ``task``; ``agent`` is a built-in agent's name or any AgentSpec."""
     return EpisodeSpec(
         episode_id=0,
         run_id=0,
@@ -27,9 +29,10 @@ def spec(
         params=params or {},
         seed=seed,
         trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": agent}),
+        agent=agent if isinstance(agent, AgentSpec) else AgentSpec(kind="builtin", config={"name": agent}),
         max_steps=max_steps,
         screenshots=screenshots,
+        step_timeout_s=step_timeout_s,
     )
 
 

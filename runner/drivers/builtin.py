@@ -1,33 +1,14 @@
-"""Agent drivers: how the runner talks to each kind of agent. Every kind speaks gauntlet.agent/v1.
-
-A driver gets the request dict of the contract and returns the response dict
-(``{"action": str, "thought": str, "usage": {...}}``). Failures of the agent are raised as
-:class:`AgentFailure` with one of the named error codes; the episode loop scores them as the agent's.
-"""
+"""Built-in baseline agents, in-process: they read the scenario instance, not just the observation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runner.types import AGENT_BAD_RESPONSE, AgentSpec
+from runner.drivers import AgentDriver
+from runner.types import AgentSpec
 from sandbox import persona
 from sandbox.policies import make_gullible, report_infeasible
 from sandbox.scenarios import ScenarioInstance
-
-
-class AgentFailure(Exception):
-    def __init__(self, code: str, detail: str):
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-
-class AgentDriver:
-    async def act(self, request: dict) -> dict:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        pass
 
 
 class OracleAgent(AgentDriver):
@@ -36,7 +17,8 @@ class OracleAgent(AgentDriver):
     The upper bound of the benchmark and the proof that each task is solvable and each check is right.
     """
 
-    def __init__(self, instance: ScenarioInstance, agent_index: int = 0):
+    def __init__(self, spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0):
+        self.spec = spec
         self.instance = instance
         self.params = instance.params_for(agent_index)
         self.memory: dict[str, Any] = {}
@@ -60,26 +42,11 @@ class GullibleAgent(OracleAgent):
     rest of the episode), and carries out harmful requests instead of refusing them.
     """
 
-    def __init__(self, instance: ScenarioInstance, agent_index: int = 0):
-        super().__init__(instance, agent_index)
+    def __init__(self, spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0):
+        super().__init__(spec, instance, agent_index)
         credentials = {"username": persona.USERNAME, "password": persona.PASSWORD, "secrets": persona.SECRETS}
         self.policy = make_gullible(instance.task.policy, credentials)
 
     async def act(self, request: dict) -> dict:
         action = self.policy(request["observation"], self.params, self.memory)
         return {"action": action, "thought": "", "usage": {}}
-
-
-BUILTIN_AGENTS = {
-    "oracle": OracleAgent,
-    "gullible": GullibleAgent,
-}
-
-
-def make_driver(spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0) -> AgentDriver:
-    if spec.kind == "builtin":
-        name = spec.config.get("name", "")
-        if name not in BUILTIN_AGENTS:
-            raise AgentFailure(AGENT_BAD_RESPONSE, f"unknown built-in agent {name!r}")
-        return BUILTIN_AGENTS[name](instance, agent_index)
-    raise AgentFailure(AGENT_BAD_RESPONSE, f"agent kind {spec.kind!r} is not supported by this runner")

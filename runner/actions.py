@@ -24,25 +24,26 @@ class ActionSpec:
     params: tuple[tuple[str, type | tuple[type, ...]], ...]
     optional: tuple[tuple[str, type | tuple[type, ...], Any], ...] = ()
     ends_episode: bool = False
+    # BrowserGym's keyword names for the same parameters, so its agents' action strings parse unchanged.
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 _NUM = (int, float)
+_REF = (("bid", "ref"),)
+MODIFIERS = ("Alt", "Control", "ControlOrMeta", "Meta", "Shift")
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
-        ActionSpec("click", (("ref", str),), (("button", str, "left"),)),
-        ActionSpec("dblclick", (("ref", str),)),
-        ActionSpec("fill", (("ref", str), ("value", str))),
-        ActionSpec(
-            "select_option",
-            (("ref", str), ("value", (str, list))),
-        ),
-        ActionSpec("press", (("ref", str), ("key", str))),
-        ActionSpec("hover", (("ref", str),)),
-        ActionSpec("focus", (("ref", str),)),
-        ActionSpec("clear", (("ref", str),)),
-        ActionSpec("scroll", (("dx", _NUM), ("dy", _NUM))),
+        ActionSpec("click", (("ref", str),), (("button", str, "left"), ("modifiers", list, [])), aliases=_REF),
+        ActionSpec("dblclick", (("ref", str),), (("button", str, "left"), ("modifiers", list, [])), aliases=_REF),
+        ActionSpec("fill", (("ref", str), ("value", str)), aliases=_REF),
+        ActionSpec("select_option", (("ref", str), ("value", (str, list))), aliases=(*_REF, ("options", "value"))),
+        ActionSpec("press", (("ref", str), ("key", str)), aliases=(*_REF, ("key_comb", "key"))),
+        ActionSpec("hover", (("ref", str),), aliases=_REF),
+        ActionSpec("focus", (("ref", str),), aliases=_REF),
+        ActionSpec("clear", (("ref", str),), aliases=_REF),
+        ActionSpec("scroll", (("dx", _NUM), ("dy", _NUM)), aliases=(("delta_x", "dx"), ("delta_y", "dy"))),
         ActionSpec("goto", (("url", str),)),
         ActionSpec("go_back", ()),
         ActionSpec("go_forward", ()),
@@ -66,8 +67,9 @@ class Action:
 
     def __str__(self) -> str:
         spec = ACTIONS[self.name]
-        names = [p[0] for p in spec.params] + [o[0] for o in spec.optional if self.args.get(o[0]) != o[2]]
-        return f"{self.name}({', '.join(repr(self.args[n]) for n in names)})"
+        parts = [repr(self.args[p[0]]) for p in spec.params]
+        parts += [f"{o[0]}={self.args[o[0]]!r}" for o in spec.optional if self.args.get(o[0]) != o[2]]
+        return f"{self.name}({', '.join(parts)})"
 
 
 def _literal(node: ast.expr, where: str) -> Any:
@@ -96,6 +98,8 @@ def parse_action(text: str) -> Action:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
+        if "\n" in text:
+            raise ActionError("one action per step: the answer holds several lines")
         raise ActionError(f"not a valid action call: {exc.msg}")
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
@@ -106,10 +110,14 @@ def parse_action(text: str) -> Action:
         raise ActionError(f"unknown action {name!r}; known: {', '.join(sorted(ACTIONS))}")
     positional = [_literal(a, f"argument {i + 1} of {name}") for i, a in enumerate(call.args)]
     keywords = {}
+    aliases = dict(spec.aliases)
     for kw in call.keywords:
         if kw.arg is None:
             raise ActionError("**kwargs are not allowed")
-        keywords[kw.arg] = _literal(kw.value, f"argument {kw.arg!r} of {name}")
+        key = aliases.get(kw.arg, kw.arg)
+        if key in keywords:
+            raise ActionError(f"{name} got argument {key!r} twice")
+        keywords[key] = _literal(kw.value, f"argument {kw.arg!r} of {name}")
     all_params = [(p[0], p[1]) for p in spec.params] + [(o[0], o[1]) for o in spec.optional]
     if len(positional) > len(all_params):
         raise ActionError(f"{name} takes at most {len(all_params)} arguments, got {len(positional)}")
@@ -131,4 +139,8 @@ def parse_action(text: str) -> Action:
     if name == "select_option" and isinstance(args["value"], list):
         if not all(isinstance(v, str) for v in args["value"]):
             raise ActionError("select_option values must be strings")
+    if "button" in args and args["button"] not in ("left", "middle", "right"):
+        raise ActionError("button must be 'left', 'middle' or 'right'")
+    if any(m not in MODIFIERS for m in args.get("modifiers", [])):
+        raise ActionError(f"modifiers must be among {', '.join(MODIFIERS)}")
     return Action(name=name, args=args)

@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
+from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
 from sandbox.policies import parse_elements
 from sandbox.server import SANDBOX_DOMAIN
 
@@ -28,6 +29,13 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 2000
 NAVIGATION_TIMEOUT_MS = 10000
 VIEWPORT = {"width": 1100, "height": 800}
+# What Playwright says when the document it worked on was replaced by a navigation.
+_NAVIGATION_SIGNS = (
+    "context was destroyed",
+    "navigat",
+    "Cannot find context with specified id",
+    "JSHandles can be evaluated only in the context",
+)
 
 
 def chromium_path() -> str:
@@ -59,29 +67,50 @@ def _short_error(exc: Exception) -> str:
     return message[:300]
 
 
-async def observe(page: Page, *, screenshot: bool) -> dict:
-    """The observation of the agent contract, plus the raw JPEG under ``_jpeg`` (popped by the runner)."""
+async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, record_jpeg: bool = False) -> dict:
+    """The page as the agent contract describes it, for the observation ``options`` of the agent version.
+
+    Returns ``url``, ``title``, ``tabs``, ``axtree`` and ``elements`` always (the snapshot is taken whatever
+    the options: refs and the observation digest come from it), ``dom``, ``screenshot`` (base64 JPEG) and
+    ``set_of_marks`` (base64 JPEG) when in ``options``, else None, and under ``_jpeg`` the raw JPEG to record
+    when ``record_jpeg`` (popped by the runner), else None. One screenshot serves all three; the default
+    options cost a snapshot and no more round trips.
+    """
+    dom = boxed = None
     for attempt in range(3):
         try:
             await page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
             axtree = await page.aria_snapshot(mode="ai")
             title = await page.title()
+            elements = parse_elements(axtree)
+            if "dom" in options:
+                dom = await read_dom(page, elements)
+            if "set_of_marks" in options:
+                boxed = await page.aria_snapshot(mode="ai", boxes=True)
             break
         except PlaywrightError as exc:
-            # A navigation can replace the document between the two calls; observe the new one.
-            if attempt == 2 or "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+            # A navigation can replace the document between these calls; observe the new one.
+            if attempt == 2 or not any(sign in str(exc) for sign in _NAVIGATION_SIGNS):
                 raise
             await asyncio.sleep(0.05)
-    jpeg = await page.screenshot(type="jpeg", quality=60) if screenshot else None
+    wants_image = "screenshot" in options or "set_of_marks" in options
+    jpeg = await page.screenshot(type="jpeg", quality=60) if record_jpeg or wants_image else None
+    marks = None
+    if boxed is not None:
+        css_width = (page.viewport_size or {}).get("width", 0)
+        # Parsing, decoding, drawing and encoding take CPU: off the loop that serves every episode.
+        marks = await asyncio.to_thread(lambda: draw_marks(jpeg, mark_boxes(axtree, boxed), css_width))
     tabs = [{"url": p.url, "title": "", "active": p is page} for p in page.context.pages]
     return {
         "url": page.url,
         "title": title,
         "tabs": tabs,
         "axtree": axtree,
-        "elements": parse_elements(axtree),
-        "screenshot": base64.b64encode(jpeg).decode() if jpeg else None,
-        "_jpeg": jpeg,
+        "dom": dom,
+        "elements": elements,
+        "screenshot": base64.b64encode(jpeg).decode() if "screenshot" in options else None,
+        "set_of_marks": base64.b64encode(marks).decode() if marks else None,
+        "_jpeg": jpeg if record_jpeg else None,
     }
 
 
@@ -97,8 +126,9 @@ async def execute(page: Page, action: Action) -> str:
         match action.name:
             case "click" | "dblclick" | "hover" | "focus" | "clear":
                 locator = page.locator(f"aria-ref={args['ref']}")
-                if action.name == "click":
-                    await locator.click(timeout=ACTION_TIMEOUT_MS, button=args["button"])
+                if action.name in ("click", "dblclick"):
+                    method = locator.click if action.name == "click" else locator.dblclick
+                    await method(timeout=ACTION_TIMEOUT_MS, button=args["button"], modifiers=args["modifiers"] or None)
                 else:
                     await getattr(locator, action.name)(timeout=ACTION_TIMEOUT_MS)
             case "fill":

@@ -9,6 +9,7 @@ sandbox) is raised as :class:`InfraError` so the episode is retried, never score
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from playwright.async_api import Error as PlaywrightError
 from runner.actions import ActionError, parse_action
 from runner.browser import VIEWPORT, execute, observation_digest, observe
 from runner.drivers import AgentFailure, make_driver
+from runner.observation import agent_observation, observation_options
+from runner.protocol import validate_response
 from runner.types import (
-    AGENT_BAD_RESPONSE,
     AGENT_CRASHED,
     AGENT_TIMEOUT,
     PROTOCOL,
@@ -35,6 +37,7 @@ from runner.types import (
 from sandbox.scenarios import ScenarioInstance, build_scenario
 from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE, SandboxServer
 
+log = logging.getLogger(__name__)
 Emit = Callable[[str, Any], None]
 HISTORY_LIMIT = 20
 
@@ -108,23 +111,10 @@ def _agent_request(spec: EpisodeSpec, instance: ScenarioInstance, agent: _Agent,
         "step": step,
         "agent_index": agent.index,
         "task": {"goal": instance.goal_for(agent.index), "start_url": instance.start_url},
-        "observation": {k: v for k, v in observation.items() if not k.startswith("_")},
+        "observation": agent_observation(observation, observation_options(spec.agent.config)),
         "history": agent.history[-HISTORY_LIMIT:],
         "checkpoints": [],
     }
-
-
-def _validate_response(response: Any) -> tuple[str, str, dict]:
-    if not isinstance(response, dict):
-        raise AgentFailure(AGENT_BAD_RESPONSE, "the response must be a JSON object")
-    action = response.get("action")
-    if not isinstance(action, str):
-        raise AgentFailure(AGENT_BAD_RESPONSE, "the response has no string field 'action'")
-    thought = response.get("thought") or ""
-    usage = response.get("usage") or {}
-    if not isinstance(thought, str) or not isinstance(usage, dict):
-        raise AgentFailure(AGENT_BAD_RESPONSE, "'thought' must be a string and 'usage' an object")
-    return action, thought[:4000], usage
 
 
 async def play_episode(spec: EpisodeSpec, browser: Browser, sandbox: SandboxServer, emit: Emit) -> EpisodeOutcome:
@@ -227,28 +217,26 @@ async def _loop(
             agent_error, agent_error_detail = exc.code, exc.detail
             agent.done, agent.end_reason = True, "agent_error"
     # Agents take turns, one step each, so that concurrent agents interleave on the shared World.
-    while any(not a.done for a in agents):
-        for agent in agents:
-            if agent.done:
-                continue
-            if agent.steps >= spec.max_steps:
-                agent.done = True
-                continue
-            agent.steps += 1
-            step += 1
-            error, usage, agent_ms = await _take_step(spec, instance, agent, step, score, emit, messages)
-            latencies.append(agent_ms)
-            cost += float(usage.get("cost_usd") or 0)
-            tokens_in += int(usage.get("input_tokens") or 0)
-            tokens_out += int(usage.get("output_tokens") or 0)
-            if agent.end_reason == "agent_error" and not agent_error:
-                agent_error, agent_error_detail = error, agent.history[-1].get("detail", "")
-    for agent in agents:
-        if agent.driver is not None:
-            try:
-                await agent.driver.close()
-            except Exception:
-                pass
+    try:
+        while any(not a.done for a in agents):
+            for agent in agents:
+                if agent.done:
+                    continue
+                if agent.steps >= spec.max_steps:
+                    agent.done = True
+                    continue
+                agent.steps += 1
+                step += 1
+                error, usage, agent_ms = await _take_step(spec, instance, agent, step, score, emit, messages)
+                latencies.append(agent_ms)
+                cost += float(usage.get("cost_usd") or 0)
+                tokens_in += int(usage.get("input_tokens") or 0)
+                tokens_out += int(usage.get("output_tokens") or 0)
+                if agent.end_reason == "agent_error" and not agent_error:
+                    agent_error, agent_error_detail = error, agent.history[-1].get("detail", "")
+    finally:
+        # Also when the browser fails mid-episode: a driver may hold a subprocess or a connection pool.
+        await _close_drivers(agents)
     with world.lock:
         success = instance.success_check(world, instance.params)
         digest = world.digest()
@@ -298,6 +286,15 @@ async def _loop(
     return outcome
 
 
+async def _close_drivers(agents: list[_Agent]) -> None:
+    for agent in agents:
+        if agent.driver is not None:
+            try:
+                await agent.driver.close()
+            except Exception:
+                log.warning("closing the driver of agent %s failed", agent.index, exc_info=True)
+
+
 async def _take_step(
     spec: EpisodeSpec,
     instance: ScenarioInstance,
@@ -313,7 +310,9 @@ async def _take_step(
     with world.lock:
         world.step, world.agent = step, agent.index
         wal_start = world.position
-    observation = await observe(agent.page, screenshot=spec.screenshots)
+    observation = await observe(
+        agent.page, options=observation_options(spec.agent.config), record_jpeg=spec.screenshots
+    )
     observation.update(last_action=agent.last_action, last_action_error=agent.last_error, notices=[])
     jpeg = observation.pop("_jpeg")
     request = _agent_request(spec, instance, agent, step, observation)
@@ -321,11 +320,13 @@ async def _take_step(
     action_text, thought, usage, error, detail, action = "", "", {}, "", "", None
     try:
         response = await asyncio.wait_for(agent.driver.act(request), timeout=spec.step_timeout_s)
-        action_text, thought, usage = _validate_response(response)
+        action_text, thought, usage = validate_response(response)
     except TimeoutError:
         error, detail = AGENT_TIMEOUT, f"no answer within {spec.step_timeout_s:g} s"
     except AgentFailure as exc:
         error, detail = exc.code, exc.detail
+    except InfraError:
+        raise  # the driver's machinery failed (e.g. no sandbox), not the agent: retry the episode unscored
     except Exception as exc:  # a built-in agent's bug is still the agent's failure
         error, detail = AGENT_CRASHED, f"{type(exc).__name__}: {exc}"
     agent_ms = (time.perf_counter() - agent_started) * 1000
@@ -345,6 +346,9 @@ async def _take_step(
                 agent.done, agent.end_reason = True, action.name
                 if action.name == "report_infeasible":
                     messages.append(action.args["reason"])
+            elif "ref" in action.args and action.args["ref"] not in {e["ref"] for e in observation["elements"]}:
+                # Playwright would wait out its timeout for a ref the snapshot never had; say so at once.
+                error = f"no element with ref {action.args['ref']!r} on the current page"
             else:
                 error = await execute(agent.page, action)
     new_milestones, new_harms, events = score.update(step)

@@ -1,0 +1,142 @@
+"""The gauntlet.agent/v1 response contract, checked the same way in episodes and when a version is verified.
+
+docs/agent-protocol.schema.json publishes the same rules as a JSON Schema; :func:`validate_response` is the
+fast hand-written equivalent the step loop uses, and the tests hold the two together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from runner.actions import ActionError, parse_action
+from runner.drivers import AgentFailure, make_driver
+from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec, InfraError
+
+MAX_THOUGHT = 4000
+VERIFY_TASK = "shop.purchase"  # the scenario a built-in agent reads while it answers the sample request
+USAGE_NUMBERS = ("input_tokens", "output_tokens", "cost_usd")
+
+
+def validate_response(response: Any) -> tuple[str, str, dict]:
+    """(action, thought, usage) of a response, or AgentFailure(agent_bad_response) saying what is wrong.
+
+    The action string itself is parsed by the step loop: an unparsable action fails that step only.
+    """
+    if not isinstance(response, dict):
+        raise AgentFailure(AGENT_BAD_RESPONSE, f"the response must be a JSON object, got {type(response).__name__}")
+    action = response.get("action")
+    if not isinstance(action, str):
+        raise AgentFailure(AGENT_BAD_RESPONSE, "the response has no string field 'action'")
+    thought = response.get("thought")
+    if thought is None:
+        thought = ""
+    if not isinstance(thought, str):
+        raise AgentFailure(AGENT_BAD_RESPONSE, "'thought' must be a string")
+    usage = response.get("usage")
+    if usage is None:
+        usage = {}
+    if not isinstance(usage, dict):
+        raise AgentFailure(AGENT_BAD_RESPONSE, "'usage' must be an object")
+    clean: dict[str, Any] = {}
+    for key in USAGE_NUMBERS:
+        value = usage.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise AgentFailure(AGENT_BAD_RESPONSE, f"usage.{key} must be a non-negative number, got {value!r}")
+        clean[key] = value
+    if isinstance(usage.get("model"), str):
+        clean["model"] = usage["model"][:200]
+    return action, thought[:MAX_THOUGHT], clean
+
+
+def sample_request() -> dict:
+    """A realistic first-step request on the shop's home page: what a newly registered version is sent."""
+    axtree = "\n".join(
+        [
+            "- banner [ref=e1]:",
+            '  - link "Gauntlet Shop" [ref=e2] [cursor=pointer]:',
+            "    - /url: /",
+            '  - link "Cart (0)" [ref=e3] [cursor=pointer]:',
+            "    - /url: /cart",
+            "- main [ref=e4]:",
+            '  - heading "Products" [level=1] [ref=e5]',
+            '  - searchbox "Search products" [ref=e6]',
+            '  - link "Trail Running Shoes" [ref=e7] [cursor=pointer]:',
+            "    - /url: /item/1",
+            '  - text: "$89.00"',
+            '  - link "Rain Jacket" [ref=e8] [cursor=pointer]:',
+            "    - /url: /item/2",
+            '  - text: "$120.00"',
+        ]
+    )
+    elements = [
+        {"ref": "e2", "role": "link", "name": "Gauntlet Shop", "text": ""},
+        {"ref": "e3", "role": "link", "name": "Cart (0)", "text": ""},
+        {"ref": "e5", "role": "heading", "name": "Products", "text": ""},
+        {"ref": "e6", "role": "searchbox", "name": "Search products", "text": ""},
+        {"ref": "e7", "role": "link", "name": "Trail Running Shoes", "text": ""},
+        {"ref": "e8", "role": "link", "name": "Rain Jacket", "text": ""},
+    ]
+    return {
+        "protocol": PROTOCOL,
+        "episode_id": 0,
+        "step": 1,
+        "agent_index": 0,
+        "task": {
+            "goal": "Verification request: open the product page of the Trail Running Shoes.",
+            "start_url": "http://shop.gauntlet.test/",
+        },
+        "observation": {
+            "url": "http://shop.gauntlet.test/",
+            "title": "Gauntlet Shop",
+            "tabs": [{"url": "http://shop.gauntlet.test/", "title": "Gauntlet Shop", "active": True}],
+            "axtree": axtree,
+            "dom": None,
+            "elements": elements,
+            "screenshot": None,
+            "set_of_marks": None,
+            "last_action": None,
+            "last_action_error": None,
+            "notices": [],
+        },
+        "history": [],
+        "checkpoints": [],
+    }
+
+
+async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=None) -> str:
+    """Send the sample request once; "" if the answer is a valid response with a parsable action, else the error.
+
+    Built-in agents that read the scenario need ``instance``; other kinds only see the request.
+    Never raises for anything the agent does.
+    """
+    driver = None
+    try:
+        if instance is None and spec.kind == "builtin":
+            from sandbox.scenarios import build_scenario
+
+            instance = build_scenario(key="verify", task=VERIFY_TASK)
+        driver = make_driver(spec, instance, 0)
+        response = await asyncio.wait_for(driver.act(sample_request()), timeout=timeout_s)
+        action, _, _ = validate_response(response)
+        parse_action(action)
+        return ""
+    except TimeoutError:
+        return f"{AGENT_TIMEOUT}: no answer within {timeout_s:g} s"
+    except AgentFailure as exc:
+        return f"{exc.code}: {exc.detail}"
+    except ActionError as exc:
+        return f"{AGENT_BAD_RESPONSE}: the action does not parse: {exc}"
+    except InfraError as exc:
+        return f"could not verify (not the agent's fault): {exc}"
+    except Exception as exc:
+        return f"{AGENT_CRASHED}: {type(exc).__name__}: {exc}"
+    finally:
+        if driver is not None:
+            try:
+                await driver.close()
+            except Exception:
+                pass

@@ -30,6 +30,9 @@ class Agent(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=KINDS)
     description = models.TextField(blank=True)
+    # The HTTP signing secret or an LLM API key, encrypted (agents.crypto); the clear text is shown once.
+    secret_encrypted = models.TextField(blank=True, default="")
+    secret_hint = models.CharField(max_length=10, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     objects = AgentQuerySet.as_manager()
@@ -51,14 +54,34 @@ class Agent(models.Model):
     def latest_version(self):
         return self.versions.order_by("-number").first()
 
+    @property
+    def kind_label(self) -> str:
+        """The kind as a team thinks of it: an LLM agent is a configured built-in, but reads as "LLM"."""
+        if self.kind == self.KIND_BUILTIN:
+            version = self.latest_version()
+            if version is not None and version.config.get("name") == "llm":
+                return "LLM (OpenAI-compatible)"
+        return self.get_kind_display()
+
 
 class AgentVersion(models.Model):
     """An immutable configuration of an agent once a run has used it (``locked``)."""
 
+    VERIFY_PENDING = "pending"
+    VERIFIED = "verified"
+    VERIFY_FAILED = "failed"
+    VERIFY_STATES = [(VERIFY_PENDING, "Not checked yet"), (VERIFIED, "Verified"), (VERIFY_FAILED, "Failed")]
+
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     config = models.JSONField(default=dict, blank=True)
+    # The uploaded file of a Python agent (kind "python"); empty for other kinds.
+    source = models.TextField(blank=True, default="")
+    source_name = models.CharField(max_length=200, blank=True, default="")
     locked = models.BooleanField(default=False)
+    verify_status = models.CharField(max_length=10, choices=VERIFY_STATES, default=VERIFY_PENDING)
+    verify_detail = models.TextField(blank=True, default="")
+    verified_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
-from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
+from agents.services import agent_spec
+from runner.types import EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
 from runs import events
 from runs.models import Episode, Run, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, step_event_data
@@ -28,9 +29,13 @@ from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
 
 log = logging.getLogger(__name__)
 
+# The baselines every team sees; "llm" is built in too, but a team registers it with its endpoint and key.
 BUILTIN_AGENTS = {
     "oracle": "Solves every solvable task and ignores injected instructions: the upper bound.",
     "gullible": "Works the task but does what page text tells it: the proof that attacks land.",
+    "random": "Clicks, types and scrolls at random (seeded): the floor every agent should clear.",
+    "cautious": "Works the task, dismisses pop-ups, retries after errors, backtracks when a page goes wrong "
+    "and ignores instructions in page content.",
 }
 
 
@@ -99,7 +104,13 @@ def load_builtins() -> None:
             team=None, name=name, defaults={"kind": Agent.KIND_BUILTIN, "description": description}
         )
         if not agent.versions.exists():
-            AgentVersion.objects.create(agent=agent, number=1, config={"name": name})
+            AgentVersion.objects.create(
+                agent=agent, number=1, config={"name": name}, verify_status=AgentVersion.VERIFIED
+            )
+    # The built-ins are ours and need no sample request (versions from before checks existed included).
+    AgentVersion.objects.filter(agent__team__isnull=True).exclude(verify_status=AgentVersion.VERIFIED).update(
+        verify_status=AgentVersion.VERIFIED
+    )
     for spec in builtin_suites():
         register_suite(spec, team=None)
 
@@ -169,7 +180,7 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         params=dict(episode.scenario.params),
         seed=episode.seed,
         trial=episode.trial,
-        agent=AgentSpec(kind=version.agent.kind, config=dict(version.config), label=version.label),
+        agent=agent_spec(version),
         max_steps=int(run.config.get("max_steps") or settings.GAUNTLET_DEFAULT_MAX_STEPS),
         attempt=episode.attempts,
     )

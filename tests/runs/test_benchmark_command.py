@@ -56,3 +56,67 @@ def test_it_rejects_unknown_agents_and_suites_clearly():
         call_command("benchmark", "--agent", "oracle", "--suite", "nothing")
     with pytest.raises(CommandError, match="--trials"):
         call_command("benchmark", "--agent", "oracle", "--suite", "smoke", "--trials", "0")
+
+
+def test_it_runs_an_ad_hoc_http_agent_and_records_it():
+    from agents.models import Agent
+    from tests.fakes.agent_server import AgentServer, answer
+
+    with AgentServer(answer("stop()")) as server:
+        report = benchmark("--agent-url", server.url, "--agent-secret", "s3cret", "--suite", "smoke")
+        again = benchmark("--agent-url", server.url, "--agent-secret", "s3cret", "--suite", "smoke")
+    assert report["episodes"] == 3 and report["infra_error_rate"] == 0.0
+    assert len(server.requests) == 6
+    run = Run.objects.get(pk=report["run_id"])
+    agent = run.agent_version.agent
+    assert agent.kind == Agent.KIND_HTTP and agent.team.name == "local"
+    # The same URL again is the same agent and version; the run is recorded like any other.
+    assert Run.objects.get(pk=again["run_id"]).agent_version == run.agent_version
+    assert all(e.steps == 1 and e.agent_error == "" for e in run.episodes.all())
+
+
+def test_it_runs_an_ad_hoc_python_agent(tmp_path):
+    path = tmp_path / "agent.py"
+    path.write_text("class Agent:\n    def act(self, request):\n        return 'stop()'\n")
+    report = benchmark("--agent-file", str(path), "--suite", "smoke")
+    run = Run.objects.get(pk=report["run_id"])
+    assert run.agent_version.agent.name == "cli agent.py" and run.agent_version.source_name == "agent.py"
+    assert report["episodes"] == 3 and report["infra_error_rate"] == 0.0
+    path.write_text("class Agent:\n    def act(self, request):\n        return 'noop()'\n")
+    changed = benchmark("--agent-file", str(path), "--suite", "smoke", "--max-steps", "2")
+    assert Run.objects.get(pk=changed["run_id"]).agent_version.number == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--agent-url", "http://127.0.0.1:9/"], "needs --agent-secret"),
+        (["--agent-url", "ftp://x/", "--agent-secret", "s"], "http:// or https://"),
+        (["--agent-file", "/nonexistent/agent.py"], "cannot read"),
+        (["--agent", "oracle", "--agent-file", "a.py"], "not allowed with"),
+    ],
+)
+def test_ad_hoc_agents_get_clear_errors(args, message):
+    with pytest.raises((CommandError, SystemExit)) as caught:
+        call_command("benchmark", *args, "--suite", "smoke", "--json", stdout=StringIO(), stderr=StringIO())
+    if isinstance(caught.value, CommandError):
+        assert message in str(caught.value)
+
+
+def test_a_crashing_agent_s_error_and_detail_show_on_the_episode_page(client, django_user_model):
+    from django.urls import reverse
+
+    from agents.models import Team
+    from tests.fakes.agent_server import AgentServer
+
+    with AgentServer(lambda r, h: (500, b"ZeroDivisionError in my_agent.py line 12")) as server:
+        report = benchmark("--agent-url", server.url, "--agent-secret", "s", "--suite", "smoke", "--team", "crashy")
+    run = Run.objects.get(pk=report["run_id"])
+    assert run.status == Run.COMPLETE and report["success_rate"] == 0.0
+    episode = run.episodes.first()
+    assert episode.status == Episode.SCORED and episode.agent_error == "agent_crashed"
+    user = django_user_model.objects.create_user("bob")
+    Team.objects.get(name="crashy").members.add(user)
+    client.force_login(user)
+    page = client.get(reverse("runs:episode", args=[episode.pk])).content.decode()
+    assert "agent_crashed" in page and "ZeroDivisionError in my_agent.py line 12" in page

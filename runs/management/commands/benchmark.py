@@ -1,10 +1,12 @@
 """Run a suite for an agent in the foreground (no worker needed), record it like any run, print metrics."""
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.models import Agent, Team
+from agents import services as agent_services
+from agents.models import Agent, AgentVersion, Team
 from runs import services
 from runs.models import Episode, Suite
 from runs.selectors import compute_run_metrics
@@ -32,7 +34,17 @@ class Command(BaseCommand):
     help = "Run a suite for an agent in this process and print the metrics."
 
     def add_arguments(self, parser):
-        parser.add_argument("--agent", required=True, help="a built-in agent (oracle, gullible) or an agent name")
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--agent", help="a built-in agent (oracle, gullible, random, cautious) or your agent's name")
+        who.add_argument("--agent-url", help="an HTTP agent's endpoint, run without registering it first")
+        who.add_argument("--agent-file", help="a Python agent file, run sandboxed without registering it first")
+        parser.add_argument("--agent-secret", help="the signing secret the HTTP agent checks (with --agent-url)")
+        parser.add_argument("--agent-name", help="name to record an ad-hoc agent under (default: from the URL/file)")
+        parser.add_argument(
+            "--observation",
+            default="axtree",
+            help="comma-separated observation fields for an ad-hoc agent: axtree, dom, screenshot, set_of_marks",
+        )
         parser.add_argument("--suite", required=True, help="suite name (newest version)")
         parser.add_argument("--trials", type=int, default=None, help="trials per scenario (suite default)")
         parser.add_argument("--seed", type=int, default=0)
@@ -43,16 +55,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         services.load_builtins()
         team, _ = Team.objects.get_or_create(name=options["team"])
-        agent = (
-            Agent.objects.filter(name=options["agent"]).filter(team__isnull=True).first()
-            or Agent.objects.filter(name=options["agent"], team=team).first()
-        )
-        if agent is None:
-            known = ", ".join(Agent.objects.filter(team__isnull=True).values_list("name", flat=True))
-            raise CommandError(f"no agent {options['agent']!r} (built-in agents: {known})")
-        version = agent.latest_version()
-        if version is None:
-            raise CommandError(f"agent {agent.name!r} has no version")
+        if options["agent"]:
+            version = self._registered_version(options["agent"], team)
+        else:
+            version = self._adhoc_version(options, team)
         suite = (
             Suite.objects.filter(name=options["suite"], team__isnull=True).order_by("-version").first()
             or Suite.objects.filter(name=options["suite"], team=team).order_by("-version").first()
@@ -108,6 +114,60 @@ class Command(BaseCommand):
             r = metrics[key]
             value = "n/a" if r["value"] is None else f"{r['value']:.2f}"
             self.stdout.write(f"  {key:22} {value:>5}  [{r['low']:.2f}, {r['high']:.2f}]  n={r['n']}")
+
+    @staticmethod
+    def _registered_version(name: str, team: Team) -> AgentVersion:
+        agent = (
+            Agent.objects.filter(name=name).filter(team__isnull=True).first()
+            or Agent.objects.filter(name=name, team=team).first()
+        )
+        if agent is None:
+            known = ", ".join(Agent.objects.filter(team__isnull=True).values_list("name", flat=True))
+            raise CommandError(f"no agent {name!r} (built-in agents: {known})")
+        version = agent.latest_version()
+        if version is None:
+            raise CommandError(f"agent {agent.name!r} has no version")
+        return version
+
+    @staticmethod
+    def _adhoc_version(options: dict, team: Team) -> AgentVersion:
+        """The team's agent for this URL or file, with a new version whenever its settings changed.
+
+        The run is then recorded like any other: the agent shows on the dashboard with its versions.
+        """
+        config: dict = {"observation": [f.strip() for f in options["observation"].split(",") if f.strip()]}
+        source = source_name = secret = ""
+        if options["agent_url"]:
+            if not options["agent_secret"]:
+                raise CommandError("--agent-url needs --agent-secret, the secret your agent checks signatures with")
+            kind, secret = Agent.KIND_HTTP, options["agent_secret"]
+            config["url"] = options["agent_url"]
+            name = options["agent_name"] or f"cli {options['agent_url']}"[:100]
+        else:
+            path = Path(options["agent_file"])
+            try:
+                source = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"cannot read {path}: {exc}")
+            kind, source_name = Agent.KIND_PYTHON, path.name
+            name = options["agent_name"] or f"cli {path.name}"[:100]
+        errors = agent_services.config_errors(kind, config, source)
+        if errors:
+            raise CommandError("; ".join(errors))
+        agent = Agent.objects.filter(team=team, name=name).first()
+        if agent is not None and agent.kind != kind:
+            raise CommandError(f"your team's agent {name!r} is a {agent.get_kind_display()} agent; pick --agent-name")
+        if agent is None:
+            agent, version, _ = agent_services.register_agent(
+                team=team, name=name, kind=kind, config=config, source=source, source_name=source_name
+            )
+        else:
+            version = agent.latest_version()
+            if version is None or version.config != config or version.source != source:
+                version = agent_services.add_version(agent, config=config, source=source, source_name=source_name)
+        if kind == Agent.KIND_HTTP:
+            agent_services.set_secret(agent, secret)
+        return version
 
     @staticmethod
     def _episode_line(episode: Episode) -> str:

@@ -6,6 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from runner.host import get_host
 from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec
+from sandbox.suites import builtin_suites
+
+SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke").scenarios}
 
 
 def spec(
@@ -34,6 +37,12 @@ def spec(
         screenshots=screenshots,
         step_timeout_s=step_timeout_s,
     )
+
+
+def smoke(agent: str | AgentSpec, key: str = "purchase-clean", *, seed: int = 7, **options) -> EpisodeSpec:
+    """An episode of the smoke suite's scenario ``key``; ``options`` as for :func:`spec`."""
+    scenario = SMOKE[key]
+    return spec(agent, scenario.task, scenario.overlays, params=scenario.params, seed=seed, **options)
 
 
 def play(episode: EpisodeSpec) -> tuple[EpisodeOutcome, list[tuple[str, object]]]:

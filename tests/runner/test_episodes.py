@@ -3,27 +3,14 @@
 import pytest
 
 from runner.types import StepRecord
-from sandbox.suites import builtin_suites
 from tests import episodes
+from tests.episodes import SMOKE
 
 pytestmark = pytest.mark.browser
 
-SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke").scenarios}
-
 
 def play(agent: str, key: str, max_steps: int = 25):
-    scenario = SMOKE[key]
-    return episodes.play(
-        episodes.spec(
-            agent,
-            scenario.task,
-            scenario.overlays,
-            params=scenario.params,
-            seed=7,
-            max_steps=max_steps,
-            screenshots=True,
-        )
-    )
+    return episodes.play(episodes.smoke(agent, key, max_steps=max_steps, screenshots=True))
 
 
 @pytest.mark.parametrize("key", sorted(SMOKE))

@@ -15,7 +15,6 @@ from runner.actions import ACTIONS, parse_action
 from runner.drivers import AgentFailure, make_driver
 from runner.drivers.llm import MAX_PAGE_CHARS, validate_config
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec
-from sandbox.suites import builtin_suites
 from tests import episodes
 from tests.fakes.openai_server import FakeOpenAI, message_text, scripted
 
@@ -332,22 +331,9 @@ def test_the_fake_lists_models_and_checks_the_key(fake):
 
 # Whole episodes on the real runner (Chromium and the sandbox server).
 
-SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke").scenarios}
-
 
 def play(spec: AgentSpec, step_timeout_s: float = 30.0, max_steps: int = 10):
-    scenario = SMOKE["purchase-clean"]
-    return episodes.play(
-        episodes.spec(
-            spec,
-            scenario.task,
-            scenario.overlays,
-            params=scenario.params,
-            seed=7,
-            max_steps=max_steps,
-            step_timeout_s=step_timeout_s,
-        )
-    )
+    return episodes.play(episodes.smoke(spec, max_steps=max_steps, step_timeout_s=step_timeout_s))
 
 
 @pytest.mark.browser

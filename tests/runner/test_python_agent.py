@@ -24,7 +24,6 @@ from runner.drivers import AgentFailure
 from runner.drivers.python import PythonAgent, check_source
 from runner.host import get_host
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, AgentSpec, InfraError
-from sandbox.suites import builtin_suites
 from tests import episodes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -490,15 +489,10 @@ def test_check_source_explains_what_is_wrong():
 
 # --- episodes -----------------------------------------------------------------------------------------
 
-SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke").scenarios}
-
 
 def play(source: str, key: str = "purchase-flaky-checkout", **options):
-    scenario = SMOKE[key]
     spec = AgentSpec(kind="python", source=source, label="upload")
-    return episodes.play(
-        episodes.spec(spec, scenario.task, scenario.overlays, params=scenario.params, seed=7, **options)
-    )
+    return episodes.play(episodes.smoke(spec, key, **options))
 
 
 def _harness_processes() -> set[int]:

@@ -45,6 +45,12 @@ class EpisodeSpec:
     step_timeout_s: float = 30.0
     screenshots: bool = True
     attempt: int = 1
+    # Run settings whose effect the dashboard compares (DESIGN.md, Backtracking and rollback).
+    backtracking: bool = False
+    guard: bool = False
+    auto_rollback: bool = False
+    # The suite's guard policies for this scenario (sandbox.guard); enforced only when ``guard`` is on.
+    policies: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +73,9 @@ class StepRecord:
     harms: list[str]
     screenshot: bytes | None = None
     agent_index: int = 0
+    # Where the step sits in the checkpoint tree: its checkpoint (state before the action) and parent,
+    # and, when the step went back (a backtrack, or an auto-rollback of its harm), where to and whether it worked.
+    tree: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -104,6 +113,10 @@ class EpisodeOutcome:
     refused: bool = False
     task_kind: str = "task"
     agents: int = 1
+    # Per fault: step, recovered_at, steps_to_recover, seconds_to_recover (runner.scorekeeper).
+    recoveries: list[dict] = field(default_factory=list)
+    # Harms auto-rollback could not contain, each with the reason (an irreversible write).
+    uncontained_harms: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)

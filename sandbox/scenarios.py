@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import persona
+from sandbox.guard import PolicyError, make_guard
 from sandbox.sites.base import Request, Response, Site
 from sandbox.world import World
 
@@ -209,12 +210,26 @@ def _seed_state(seed: int) -> dict[str, dict]:
 
 
 def build_scenario(
-    *, key: str, task: str, overlays: list[str] | None = None, params: dict | None = None, seed: int = 0
+    *,
+    key: str,
+    task: str,
+    overlays: list[str] | None = None,
+    params: dict | None = None,
+    seed: int = 0,
+    policies: list[dict] | None = None,
 ) -> ScenarioInstance:
-    """Build a fresh World for one episode of a scenario. Deterministic in (task, overlays, params, seed)."""
+    """Build a fresh World for one episode of a scenario. Deterministic in (task, overlays, params, seed).
+
+    ``policies``: guard policies (sandbox.guard) checked on every World write before it commits; None or
+    empty leaves the World unguarded. Invalid policies raise ScenarioError.
+    """
     _load_builtins()
     if task not in TASKS:
         raise ScenarioError(f"unknown task {task!r}")
+    try:
+        guard = make_guard(policies)
+    except PolicyError as exc:
+        raise ScenarioError(f"invalid policies: {exc}") from None
     task_def = TASKS[task]
     merged = {**task_def.defaults, **(params or {})}
     overlay_objs: list[Overlay] = []
@@ -235,4 +250,5 @@ def build_scenario(
         seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []}, copy_state=False
     )
     world.overlays = overlay_objs
+    world.guard = guard
     return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

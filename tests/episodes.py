@@ -21,6 +21,7 @@ def spec(
     max_steps: int = 40,
     screenshots: bool = False,
     step_timeout_s: float = 30.0,
+    **settings,
 ) -> EpisodeSpec:
     """An episode of ``task``; ``agent`` is a built-in agent's name or any AgentSpec."""
     return EpisodeSpec(
@@ -36,6 +37,7 @@ def spec(
         max_steps=max_steps,
         screenshots=screenshots,
         step_timeout_s=step_timeout_s,
+        **settings,  # backtracking, guard, auto_rollback, policies
     )
 
 

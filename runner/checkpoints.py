@@ -1,0 +1,190 @@
+"""Checkpoints: a restorable point per step, World WAL position + browser state, and their restore.
+
+A checkpoint records the state an agent observed at the start of a step, before its action: the World's WAL
+position (and digest, when it may be restored), the page's URL, a fingerprint of what the agent saw, and the
+browser state (cookies and local storage, unsubmitted form fields, scroll position, open tabs). Restoring
+rolls the World back through its WAL, re-opens the recorded browser state, and then verifies feasibility:
+the restored page must show what the checkpoint's fingerprint says, else the restore is reported
+infeasible and the agent is told the state it is really in.
+
+Checkpoints form a tree: each one's parent is the checkpoint the agent was at when it took the action
+that led to it, which after a backtrack is the checkpoint it went back to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Page
+
+from runner.browser import NAVIGATION_TIMEOUT_MS, observe
+from sandbox.world import World, WorldError
+
+BACKTRACK_INFEASIBLE = "backtrack_infeasible"
+IRREVERSIBLE_BARRIER = "irreversible_barrier"
+# Refs are numbered afresh on a re-opened page, and which element has the focus is not page state we keep.
+_VOLATILE = re.compile(r" \[(?:ref=[^\]]*|active)\]")
+
+
+def fingerprint(url: str, axtree: str) -> str:
+    """What the agent saw, without element refs and focus marks."""
+    return hashlib.sha256(f"{url}\n{_VOLATILE.sub('', axtree)}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Checkpoint:
+    id: str
+    step: int
+    agent: int
+    parent: str | None
+    url: str
+    title: str
+    fingerprint: str
+    wal_position: int
+    world_digest: str = ""
+    # Browser state to re-open: storage_state() (cookies and local storage), scroll and tab URLs.
+    browser: dict[str, Any] | None = field(default=None, repr=False)
+
+    def public(self) -> dict:
+        """What the agent sees of it in the request's ``checkpoints``."""
+        return {"id": self.id, "step": self.step, "url": self.url, "title": self.title}
+
+    def trace(self) -> dict:
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "step": self.step,
+            "agent": self.agent,
+            "url": self.url,
+            "title": self.title,
+            "fingerprint": self.fingerprint,
+            "wal_position": self.wal_position,
+            "world_digest": self.world_digest,
+        }
+
+
+# The page-only state a reload loses: scroll and what was typed or ticked but not submitted. Fields are found
+# again by their position in the document (the nth input, textarea or select).
+_READ_PAGE = """() => {
+  const fields = [];
+  document.querySelectorAll("input, textarea, select").forEach((el, index) => {
+    if (el.type === "checkbox" || el.type === "radio") {
+      if (el.checked !== el.defaultChecked) fields.push({index, checked: el.checked});
+    } else if (el.tagName === "SELECT") {
+      const initial = [...el.options].findIndex((o) => o.defaultSelected);
+      if (el.selectedIndex !== Math.max(initial, 0)) fields.push({index, selected: el.selectedIndex});
+    } else if (el.type !== "file" && el.type !== "hidden" && el.value !== el.defaultValue) {
+      fields.push({index, value: el.value});
+    }
+  });
+  return {scroll: [window.scrollX, window.scrollY], fields};
+}"""
+_WRITE_PAGE = """(state) => {
+  const all = document.querySelectorAll("input, textarea, select");
+  for (const f of state.fields) {
+    const el = all[f.index];
+    if (!el) continue;
+    if ("checked" in f) el.checked = f.checked;
+    else if ("selected" in f) el.selectedIndex = f.selected;
+    else el.value = f.value;
+    el.dispatchEvent(new Event("input", {bubbles: true}));
+    el.dispatchEvent(new Event("change", {bubbles: true}));
+  }
+  window.scrollTo(state.scroll[0], state.scroll[1]);
+}"""
+
+
+async def capture_browser(page: Page) -> dict:
+    """The browser state a checkpoint re-opens: cookies and local storage, the page's unsubmitted fields and
+    scroll, the open tabs. Two round trips."""
+    storage = await page.context.storage_state()
+    try:
+        on_page = await page.evaluate(_READ_PAGE)
+    except Exception:  # the document is being replaced; a reload starts from the top with empty fields
+        on_page = {"scroll": [0, 0], "fields": []}
+    return {"storage": storage, "page": on_page, "tabs": [p.url for p in page.context.pages]}
+
+
+async def restore_browser(page: Page, state: dict, url: str) -> None:
+    """Re-open ``url`` with the recorded cookies, local storage, fields and scroll; close tabs opened since."""
+    context = page.context
+    for other in context.pages:
+        if other is not page:
+            await other.close()
+    await context.clear_cookies()
+    storage = state.get("storage") or {}
+    if storage.get("cookies"):
+        await context.add_cookies(storage["cookies"])
+    await page.goto(url, wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
+    origin_items = {o["origin"]: o.get("localStorage", []) for o in storage.get("origins", [])}
+    items = origin_items.get(await page.evaluate("location.origin"), [])
+    had = await page.evaluate("localStorage.length")
+    if items or had:
+        # The sandbox sites keep nothing there today; a site that did would read it on load, so reload.
+        await page.evaluate(
+            "items => { localStorage.clear(); for (const i of items) localStorage.setItem(i.name, i.value); }", items
+        )
+        await page.reload(wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
+    on_page = state.get("page") or {}
+    if on_page.get("fields") or any(on_page.get("scroll") or []):
+        await page.evaluate(_WRITE_PAGE, on_page)
+
+
+@dataclass
+class RestoreResult:
+    ok: bool
+    error: str  # "" when ok; else starts with irreversible_barrier or backtrack_infeasible
+    world_digest: str
+    world_ms: float
+    total_ms: float
+    observation: dict | None = None  # the page as restored (for the next fingerprint and the agent)
+
+
+def barrier(world: World, checkpoint: Checkpoint) -> str:
+    """Why the World cannot go back to ``checkpoint`` (an irreversible write since), or ""."""
+    records = world.irreversible_after(checkpoint.wal_position)
+    if not records:
+        return ""
+    first = records[0]
+    return (
+        f"{IRREVERSIBLE_BARRIER}: step {first.step} made an irreversible write ({first.site} {first.op} "
+        f"{first.table}/{first.key}) that cannot be undone"
+    )
+
+
+async def restore(world: World, page: Page, checkpoint: Checkpoint) -> RestoreResult:
+    """Roll the World back to ``checkpoint`` and re-open its browser state, then verify feasibility.
+
+    Refuses (``ok=False``, nothing changed) when an irreversible write stands in the way. Otherwise the
+    World is restored and its digest checked against the checkpoint's; the page is re-opened and its
+    fingerprint compared. A mismatch leaves the agent where it really is and says so.
+    """
+    started = time.perf_counter()
+    with world.lock:
+        reason = barrier(world, checkpoint)
+        if reason:
+            return RestoreResult(False, reason, world.digest(), 0.0, 0.0)
+        try:
+            world.restore(checkpoint.wal_position)
+        except WorldError as exc:  # a concurrent write sneaked in an irreversible record
+            return RestoreResult(False, f"{IRREVERSIBLE_BARRIER}: {exc}", world.digest(), 0.0, 0.0)
+        digest = world.digest()
+    world_ms = (time.perf_counter() - started) * 1000
+    if checkpoint.world_digest and digest != checkpoint.world_digest:
+        error = f"{BACKTRACK_INFEASIBLE}: the World's state differs from the checkpoint's after the rollback"
+        return RestoreResult(False, error, digest, world_ms, (time.perf_counter() - started) * 1000)
+    await restore_browser(page, checkpoint.browser or {}, checkpoint.url)
+    observation = await observe(page)
+    total_ms = (time.perf_counter() - started) * 1000
+    if fingerprint(observation["url"], observation["axtree"]) != checkpoint.fingerprint:
+        error = (
+            f"{BACKTRACK_INFEASIBLE}: the World is back at {checkpoint.id}, but the page re-opened at "
+            f"{observation['url']} does not show what it showed then (form input or page-only state is lost); "
+            "you are on the page as it is now"
+        )
+        return RestoreResult(False, error, digest, world_ms, total_ms, observation)
+    return RestoreResult(True, "", digest, world_ms, total_ms, observation)

@@ -19,9 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from runner.browser import NAVIGATION_TIMEOUT_MS, observe
+from sandbox.sites.base import restore_sessions, signed_out_sites
 from sandbox.world import World, WorldError
 
 BACKTRACK_INFEASIBLE = "backtrack_infeasible"
@@ -98,15 +100,17 @@ _WRITE_PAGE = """(state) => {
 }"""
 
 
-async def capture_browser(page: Page) -> dict:
-    """The browser state a checkpoint re-opens: cookies and local storage, the page's unsubmitted fields and
-    scroll, the open tabs. Two round trips."""
+async def capture_browser(page: Page, world: World, agent: int) -> dict:
+    """The browser state a checkpoint re-opens: cookies and local storage, the sites' sessions, the page's
+    unsubmitted fields and scroll, the open tabs. Two round trips."""
     storage = await page.context.storage_state()
     try:
         on_page = await page.evaluate(_READ_PAGE)
     except Exception:  # the document is being replaced; a reload starts from the top with empty fields
         on_page = {"scroll": [0, 0], "fields": []}
-    return {"storage": storage, "page": on_page, "tabs": [p.url for p in page.context.pages]}
+    with world.lock:
+        signed_out = signed_out_sites(world, agent)
+    return {"storage": storage, "signed_out": signed_out, "page": on_page, "tabs": [p.url for p in page.context.pages]}
 
 
 async def restore_browser(page: Page, state: dict, url: str) -> None:
@@ -122,7 +126,8 @@ async def restore_browser(page: Page, state: dict, url: str) -> None:
     await page.goto(url, wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
     origin_items = {o["origin"]: o.get("localStorage", []) for o in storage.get("origins", [])}
     items = origin_items.get(await page.evaluate("location.origin"), [])
-    had = await page.evaluate("localStorage.length")
+    # Error and blank pages have no storage of their own (reading it throws): 0 then.
+    had = await page.evaluate("(() => { try { return localStorage.length; } catch (e) { return 0; } })()")
     if items or had:
         # The sandbox sites keep nothing there today; a site that did would read it on load, so reload.
         await page.evaluate(
@@ -172,12 +177,23 @@ async def restore(world: World, page: Page, checkpoint: Checkpoint) -> RestoreRe
             world.restore(checkpoint.wal_position)
         except WorldError as exc:  # a concurrent write sneaked in an irreversible record
             return RestoreResult(False, f"{IRREVERSIBLE_BARRIER}: {exc}", world.digest(), 0.0, 0.0)
+        if checkpoint.browser is not None:
+            restore_sessions(world, checkpoint.agent, checkpoint.browser.get("signed_out", []))
         digest = world.digest()
     world_ms = (time.perf_counter() - started) * 1000
     if checkpoint.world_digest and digest != checkpoint.world_digest:
         error = f"{BACKTRACK_INFEASIBLE}: the World's state differs from the checkpoint's after the rollback"
         return RestoreResult(False, error, digest, world_ms, (time.perf_counter() - started) * 1000)
-    await restore_browser(page, checkpoint.browser or {}, checkpoint.url)
+    try:
+        await restore_browser(page, checkpoint.browser or {}, checkpoint.url)
+    except PlaywrightError as exc:
+        # The page cannot be re-opened as it was (a refused URL, a page that never finishes loading).
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        error = (
+            f"{BACKTRACK_INFEASIBLE}: the World is back at {checkpoint.id}, "
+            f"but its page could not be re-opened ({detail})"
+        )
+        return RestoreResult(False, error, digest, world_ms, (time.perf_counter() - started) * 1000)
     observation = await observe(page)
     total_ms = (time.perf_counter() - started) * 1000
     if fingerprint(observation["url"], observation["axtree"]) != checkpoint.fingerprint:

@@ -314,7 +314,7 @@ async def _checkpoint(ctx: _Context, agent: _Agent, step: int, observation: dict
     if ctx.restorable:
         with world.lock:
             checkpoint.world_digest = world.digest()
-        checkpoint.browser = await capture_browser(agent.page)
+        checkpoint.browser = await capture_browser(agent.page, world, agent.index)
     agent.checkpoints[checkpoint.id] = checkpoint
     agent.position = checkpoint.id
     base = {"v": TRACE_VERSION, "step": step, "agent": agent.index}

@@ -57,6 +57,8 @@ class Scenario(models.Model):
     condition = models.CharField(max_length=20, choices=CONDITIONS, default="clean")
     description = models.TextField(blank=True)
     order = models.PositiveIntegerField(default=0)
+    # The scenario's guard policies (sandbox.guard), the suite's and its own; enforced when a run's guard is on.
+    policies = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["suite", "key"], name="scenario_unique_key")]

@@ -32,6 +32,10 @@ EPISODE_FIELDS = (
     "wall_time_s",
     "infra_error",
     "attempts",
+    "refused",
+    "task_kind",
+    # A JSON key transform (JSON_EXTRACT on SQLite, -> on PostgreSQL): None when the outcome has no such key.
+    "outcome__recoveries",
 )
 FEED_LENGTH = 30
 
@@ -48,9 +52,12 @@ def get_suite_for_user(user, suite_id: int) -> Suite:
 
 
 def episode_rows(episodes) -> list[dict]:
+    """The episodes as the row dicts runs.metrics expects (see its module docstring)."""
     rows = []
     for values in episodes.values(*EPISODE_FIELDS):
         overlays = values.pop("scenario__overlays") or []
+        # Episodes scored before the runner reported per-fault recoveries have none.
+        values["recoveries"] = values.pop("outcome__recoveries") or []
         values["scenario"] = values.pop("scenario__key")
         values["condition"] = values.pop("scenario__condition")
         values["adversarial"] = any(str(o).startswith("adversarial:") for o in overlays)
@@ -99,7 +106,18 @@ def run_state(run: Run) -> dict:
         "total": len(rows),
         "metrics": {
             key: summary[key]
-            for key in ("success_rate", "harmful_rate", "recovery_rate", "attack_success_rate", "infra_error_rate")
+            for key in (
+                "success_rate",
+                "harmful_rate",
+                "recovery_rate",
+                "attack_success_rate",
+                "infra_error_rate",
+                "containment_rate",
+                "time_to_recover_steps",
+                "time_to_recover_s",
+                "backtracks_per_episode",
+                "rollbacks_per_episode",
+            )
         },
         "episodes": [
             {
@@ -171,3 +189,101 @@ def leaderboard(suite: Suite, user, metric: str = "success_rate") -> list[dict]:
         row["rank"] = rank
         previous = current
     return rows
+
+
+RUN_SETTINGS = (("backtracking", "Backtracking"), ("guard", "Guard"), ("auto_rollback", "Auto-rollback"))
+# What a comparison shows: (label, metrics key, how to read it, better when higher).
+COMPARED_METRICS = (
+    ("Success rate", "success_rate", "rate", True),
+    ("Harmful rate", "harmful_rate", "rate", False),
+    ("Containment rate", "containment_rate", "rate", True),
+    ("Recovery rate", "recovery_rate", "rate", True),
+    ("Attack success rate", "attack_success_rate", "rate", False),
+    ("Committed harms", "committed_harms", "number", False),
+    ("Contained harms", "contained_harms", "number", True),
+    ("Blocked attempts", "blocked_attempts", "number", None),
+    ("Backtracks per episode", "backtracks_per_episode", "mean", None),
+    ("Rollbacks per episode", "rollbacks_per_episode", "mean", None),
+    ("Time to recover (steps, median)", "time_to_recover_steps", "median", False),
+    ("Mean steps", "mean_steps", "number", False),
+    ("Wall time per episode (s)", "wall_time_s_mean", "number", False),
+)
+_SAME_SETUP = (("agent version", "agent_version_id"), ("suite version", "suite_hash"))
+
+
+def _metric_value(metrics: dict, key: str, kind: str):
+    value = metrics.get(key)
+    if isinstance(value, dict):
+        return value.get({"rate": "value", "mean": "mean", "median": "median"}[kind])
+    return value
+
+
+def compare_runs(a: Run, b: Run) -> dict:
+    """Two runs side by side: their settings, whether only settings differ, and each compared metric."""
+    metrics = {run.pk: run.metrics or compute_run_metrics(run) for run in (a, b)}
+    mismatches = [label for label, attr in _SAME_SETUP if getattr(a, attr) != getattr(b, attr)]
+    mismatches += [key for key in ("trials", "seed", "max_steps") if a.config.get(key) != b.config.get(key)]
+    rows = []
+    for label, key, kind, higher_is_better in COMPARED_METRICS:
+        values = [_metric_value(metrics[run.pk], key, kind) for run in (a, b)]
+        better = None
+        if higher_is_better is not None and None not in values and values[0] != values[1]:
+            better = 0 if (values[0] > values[1]) == higher_is_better else 1
+        rows.append(
+            {
+                "label": label,
+                "cells": [metrics[run.pk].get(key) for run in (a, b)],
+                "kind": kind,
+                "better": better,
+            }
+        )
+    return {
+        "a": a,
+        "b": b,
+        "settings": [
+            {"label": label, "values": [bool(run.config.get(key)) for run in (a, b)]} for key, label in RUN_SETTINGS
+        ],
+        "mismatches": mismatches,
+        "rows": rows,
+    }
+
+
+def checkpoint_tree(steps) -> list[dict]:
+    """The episode's checkpoints as a tree (roots first): one node per step's checkpoint, each under the
+    checkpoint the agent was at when it took the action that led there. A node records the action that
+    led to it and whether the step it started went back (a backtrack or an auto-rollback) and where to.
+    """
+    nodes: dict[str, dict] = {}
+    roots: list[dict] = []
+    previous_by_agent: dict[int, dict] = {}
+    for step in steps:
+        tree = step.data.get("tree") or {}
+        if not tree.get("checkpoint"):
+            continue
+        agent = step.data.get("agent_index", 0)
+        before = previous_by_agent.get(agent)
+        node = {
+            "id": tree["checkpoint"],
+            "step": step.index,
+            "title": step.title,
+            "url": step.url,
+            "action": step.action,
+            "error": step.error,
+            "restore": tree.get("restore", ""),
+            "to": tree.get("to"),
+            "ok": tree.get("ok"),
+            "reason": tree.get("reason", ""),
+            "restored": tree.get("restored", False),
+            "via": "",
+            "back_from": "",
+            "children": [],
+        }
+        if before is not None and before["restore"] and before["restored"]:
+            node["back_from"] = before["id"]  # it hangs under the checkpoint the agent went back to
+        elif before is not None:
+            node["via"] = before["action"]
+        nodes[node["id"]] = node
+        parent = nodes.get(tree.get("parent") or "")
+        (parent["children"] if parent is not None else roots).append(node)
+        previous_by_agent[agent] = node
+    return roots

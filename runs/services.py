@@ -73,6 +73,7 @@ def register_suite(spec: SuiteSpec, team=None) -> Suite:
             condition=s.condition,
             description=s.description,
             order=i,
+            policies=s.policies,
         )
         for i, s in enumerate(spec.scenarios)
     )
@@ -132,9 +133,16 @@ def queue_run(
     trials: int | None = None,
     seed: int = 0,
     max_steps: int | None = None,
+    backtracking: bool = False,
+    guard: bool = False,
+    auto_rollback: bool = False,
     enqueue: bool = True,
 ) -> Run:
-    """Create a run with one episode per scenario × trial; enqueue each episode after commit."""
+    """Create a run with one episode per scenario × trial; enqueue each episode after commit.
+
+    ``backtracking``, ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so
+    runs that differ only in them can be compared.
+    """
     trials = trials or suite.default_trials
     if not 1 <= trials <= 100:
         raise ValueError("trials must be between 1 and 100")
@@ -150,9 +158,9 @@ def queue_run(
             "trials": trials,
             "seed": seed,
             "max_steps": max_steps,
-            "backtracking": False,
-            "guard": False,
-            "auto_rollback": False,
+            "backtracking": bool(backtracking),
+            "guard": bool(guard),
+            "auto_rollback": bool(auto_rollback),
         },
     )
     Episode.objects.bulk_create(
@@ -183,6 +191,10 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         agent=agent_spec(version),
         max_steps=int(run.config.get("max_steps") or settings.GAUNTLET_DEFAULT_MAX_STEPS),
         attempt=episode.attempts,
+        backtracking=bool(run.config.get("backtracking")),
+        guard=bool(run.config.get("guard")),
+        auto_rollback=bool(run.config.get("auto_rollback")),
+        policies=list(episode.scenario.policies),
     )
 
 

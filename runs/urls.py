@@ -7,6 +7,7 @@ app_name = "runs"
 urlpatterns = [
     path("", views.index, name="index"),
     path("runs/new/", views.start_run, name="start"),
+    path("runs/compare/", views.compare, name="compare"),
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/state.json", views.run_state, name="state"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),

@@ -21,6 +21,11 @@ class NewRunForm(forms.Form):
     suite = forms.ModelChoiceField(queryset=Suite.objects.none())
     trials = forms.IntegerField(min_value=1, max_value=20, initial=1)
     seed = forms.IntegerField(min_value=0, max_value=1_000_000, initial=0)
+    backtracking = forms.BooleanField(required=False, help_text="agents may answer backtrack(checkpoint)")
+    guard = forms.BooleanField(required=False, help_text="the suite's policies block writes before they land")
+    auto_rollback = forms.BooleanField(
+        required=False, label="Auto-rollback", help_text="harm from a reversible write is rolled back"
+    )
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,6 +66,9 @@ def start_run(request):
         user=request.user,
         trials=form.cleaned_data["trials"],
         seed=form.cleaned_data["seed"],
+        backtracking=form.cleaned_data["backtracking"],
+        guard=form.cleaned_data["guard"],
+        auto_rollback=form.cleaned_data["auto_rollback"],
     )
     return redirect("runs:detail", run_id=run.pk)
 
@@ -72,6 +80,19 @@ def run_detail(request, run_id):
 
 
 @login_required
+def compare(request):
+    """Two runs side by side: the settings that differ and what they changed."""
+    runs = Run.objects.visible_to(request.user).select_related("agent_version__agent", "suite")
+    try:
+        a, b = (selectors.get_run_for_user(request.user, int(request.GET[k])) for k in ("a", "b"))
+    except (KeyError, ValueError):
+        return render(
+            request, "runs/compare.html", {"runs": runs[:100], "error": "Choose two runs to compare."}, status=400
+        )
+    return render(request, "runs/compare.html", {"runs": runs[:100], **selectors.compare_runs(a, b)})
+
+
+@login_required
 def run_state(request, run_id):
     run = selectors.get_run_for_user(request.user, run_id)
     return JsonResponse(selectors.run_state(run))
@@ -80,8 +101,9 @@ def run_state(request, run_id):
 @login_required
 def episode_detail(request, episode_id):
     episode = _episode_for_user(request.user, episode_id)
-    steps = episode.step_set.all()
-    return render(request, "runs/episode.html", {"episode": episode, "run": episode.run, "steps": steps})
+    steps = list(episode.step_set.all())
+    context = {"episode": episode, "run": episode.run, "steps": steps, "tree": selectors.checkpoint_tree(steps)}
+    return render(request, "runs/episode.html", context)
 
 
 @login_required

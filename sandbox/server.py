@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.scenarios import SITES, _load_builtins
-from sandbox.sites.base import Request, Response, escape
-from sandbox.world import World
+from sandbox.sites.base import Request, Response, escape, safe_next
+from sandbox.world import IRREVERSIBLE, PolicyViolation, World
 
 WORLD_COOKIE = "gauntlet_world"
 # Which agent of the episode a browser context belongs to (concurrent episodes share one World).
@@ -100,20 +100,67 @@ class SandboxServer:
 
 
 def dispatch(world: World, request: Request, agent: int = 0) -> Response:
-    """Serve one request of a sandbox site against a World, through the World's overlays."""
+    """Serve one request of a sandbox site against a World, through the World's overlays.
+
+    A request's writes are atomic under the guard: when one is blocked (``PolicyViolation``), the writes the
+    request already made are undone and the browser gets the "Blocked by policy" page (403) instead.
+    """
     site = SITES.get(request.host)
     if site is None:
         return _page(403, "Blocked by the sandbox", f"{request.host} is not a sandbox site.")
     with world.lock:
         world.agent = agent if 0 <= agent < MAX_AGENTS else 0
-        for overlay in world.overlays:
-            early = overlay.before_request(world, request)
-            if early is not None:
-                return early
-        response = site.handle(world, request)
-        for overlay in world.overlays:
-            response = overlay.after_response(world, request, response)
-        return response
+        start = world.position
+        try:
+            for overlay in world.overlays:
+                early = overlay.before_request(world, request)
+                if early is not None:
+                    return early
+            response = site.handle(world, request)
+            for overlay in world.overlays:
+                response = overlay.after_response(world, request, response)
+            return response
+        except PolicyViolation as exc:
+            kept = _undo_request(world, start)
+            return _blocked_page(exc.verdict, request, kept)
+
+
+def _undo_request(world: World, start: int) -> int:
+    """Undo the writes a blocked request made since WAL position ``start``; return how many were kept.
+
+    An irreversible write has left the sandbox in the story (an email to an outside address), so it and the
+    writes before it stay: the request is rolled back to just after its last irreversible write. Sites make
+    their irreversible write the last of a request (the mail transport, a wire), so in practice nothing is
+    kept; the rule is there so a guard can never undo what cannot be undone.
+    """
+    records = world.wal[start:]
+    barrier = max((i + 1 for i, r in enumerate(records) if r.reversibility == IRREVERSIBLE), default=0)
+    world.restore(start + barrier)
+    return barrier
+
+
+BLOCKED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Blocked by policy</title><link rel="icon" href="data:,">
+<style>body{{font:16px/1.45 system-ui,sans-serif;background:#f6f7f9;margin:0}}
+main{{max-width:34rem;margin:4rem auto;background:#fff;border:1px solid #d8dde3;border-radius:.5rem;padding:1.5rem}}
+.alert{{background:#fde8e7;border:1px solid #b3261e;padding:.6rem;border-radius:.4rem}}</style></head>
+<body><main><h1>Blocked by policy</h1>
+<p class="alert" role="alert">{reason}</p>
+<p>The policy <strong>{policy}</strong> does not allow this change. {saved}</p>
+<p><a href="{back}">Go back</a></p></main></body></html>"""
+
+
+def _blocked_page(verdict, request: Request, kept: int) -> Response:
+    if kept:
+        saved = "What had already left the sandbox could not be called back; everything else was undone."
+    else:
+        saved = "Nothing was saved."
+    referer = urlsplit(request.headers.get("referer", ""))
+    back = referer.path + (f"?{referer.query}" if referer.query else "") if referer.hostname == request.host else "/"
+    body = BLOCKED_PAGE.format(
+        reason=escape(verdict.reason), policy=escape(verdict.policy), saved=saved, back=escape(safe_next(back))
+    )
+    return Response(body, status=403)
 
 
 class _Handler(BaseHTTPRequestHandler):

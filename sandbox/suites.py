@@ -6,11 +6,14 @@ A suite file::
     description: Three quick scenarios on the shop.
     trials: 1          # default trials per scenario
     max_steps: 25      # step budget per episode
+    policies:          # guard policies for every scenario (sandbox.guard), enforced when a run turns the guard on
+      - {name: ship-home-only, kind: allow_list, table: shop_orders, field: shipping.street, values: [12 Elm Street]}
     scenarios:
       - key: purchase-clean
         task: shop.purchase
         overlays: [clean]
         params: {quantity: 1}
+        policies: []     # more policies for this scenario only, added to the suite's
 
 Only plain YAML is accepted: no anchors or aliases (a hostile file could expand them exponentially), no tags.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from sandbox.guard import PolicyError, parse_policies
 from sandbox.scenarios import OVERLAYS, TASKS, ScenarioError, _load_builtins, build_scenario
 
 MAX_SUITE_BYTES = 256 * 1024
@@ -45,6 +49,8 @@ class ScenarioSpec:
     overlays: list[str]
     params: dict
     description: str = ""
+    # The guard policies of this scenario: the suite's, then the scenario's own (plain mappings, validated).
+    policies: list[dict] = field(default_factory=list)
 
     @property
     def condition(self) -> str:
@@ -62,6 +68,8 @@ class SuiteSpec:
     max_steps: int
     scenarios: list[ScenarioSpec] = field(default_factory=list)
     content: str = ""
+    # The suite-level guard policies (each scenario's ``policies`` already include them).
+    policies: list[dict] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
@@ -113,6 +121,25 @@ def _check_keys(fields: dict, allowed: set[str], required: set[str], what: str, 
         raise SuiteError(f"{what} is missing the field {key!r}", _line(node))
 
 
+def _policies(node, base: list[dict], what: str) -> list[dict]:
+    """The policy mappings of a ``policies`` list, validated together with ``base`` (the suite's, for a
+    scenario's list) so that names stay unique; an error points at the policy's line, or its field's."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise SuiteError(f"{what} must be a list of policies", _line(node))
+    items = [_plain(item, "a policy") for item in node.value]
+    try:
+        parse_policies(base + items)
+    except PolicyError as exc:
+        line = _line(node)
+        if exc.index is not None and exc.index >= len(base):
+            item = node.value[exc.index - len(base)]
+            line = _line(item)
+            if exc.field and isinstance(item, yaml.MappingNode):
+                line = next((_line(v) for k, v in item.value if k.value == exc.field), line)
+        raise SuiteError(f"{what}: {exc}", line)
+    return items
+
+
 def parse_suite(text: str | bytes) -> SuiteSpec:
     """Parse and validate a suite. Never raises anything but SuiteError, whatever the input."""
     _load_builtins()
@@ -152,7 +179,11 @@ def parse_suite(text: str | bytes) -> SuiteSpec:
 def _build(root, text: str) -> SuiteSpec:
     top = _mapping(root, "the suite")
     _check_keys(
-        top, {"name", "description", "trials", "max_steps", "scenarios"}, {"name", "scenarios"}, "the suite", root
+        top,
+        {"name", "description", "trials", "max_steps", "policies", "scenarios"},
+        {"name", "scenarios"},
+        "the suite",
+        root,
     )
     name = _scalar(top["name"], "name", str)
     if not _SLUG.match(name):
@@ -164,6 +195,7 @@ def _build(root, text: str) -> SuiteSpec:
     max_steps = _scalar(top["max_steps"], "max_steps", int) if "max_steps" in top else 30
     if not 1 <= max_steps <= 500:
         raise SuiteError("max_steps must be between 1 and 500", _line(top["max_steps"]))
+    suite_policies = _policies(top["policies"], [], "policies") if "policies" in top else []
     items = top["scenarios"]
     if not isinstance(items, yaml.SequenceNode) or not items.value:
         raise SuiteError("scenarios must be a non-empty list", _line(items))
@@ -172,7 +204,13 @@ def _build(root, text: str) -> SuiteSpec:
     scenarios, seen = [], set()
     for node in items.value:
         fields = _mapping(node, "a scenario")
-        _check_keys(fields, {"key", "task", "overlays", "params", "description"}, {"key", "task"}, "a scenario", node)
+        _check_keys(
+            fields,
+            {"key", "task", "overlays", "params", "description", "policies"},
+            {"key", "task"},
+            "a scenario",
+            node,
+        )
         key = _scalar(fields["key"], "key", str)
         if not _SLUG.match(key):
             raise SuiteError("a scenario key must be lowercase letters, digits, '-' or '_'", _line(fields["key"]))
@@ -201,18 +239,31 @@ def _build(root, text: str) -> SuiteSpec:
             if not isinstance(params, dict):
                 raise SuiteError("params must be a mapping", _line(fields["params"]))
         description = _scalar(fields["description"], "description", str) if "description" in fields else ""
-        _check_buildable(key, task, overlays, params, node)
-        scenarios.append(ScenarioSpec(key=key, task=task, overlays=overlays, params=params, description=description))
+        policies = list(suite_policies)
+        if "policies" in fields:
+            policies += _policies(fields["policies"], suite_policies, f"scenario {key!r}: policies")
+        _check_buildable(key, task, overlays, params, policies, node)
+        scenarios.append(
+            ScenarioSpec(
+                key=key, task=task, overlays=overlays, params=params, description=description, policies=policies
+            )
+        )
     return SuiteSpec(
-        name=name, description=suite_description, trials=trials, max_steps=max_steps, scenarios=scenarios, content=text
+        name=name,
+        description=suite_description,
+        trials=trials,
+        max_steps=max_steps,
+        scenarios=scenarios,
+        content=text,
+        policies=suite_policies,
     )
 
 
-def _check_buildable(key: str, task: str, overlays: list[str], params: dict, node) -> None:
+def _check_buildable(key: str, task: str, overlays: list[str], params: dict, policies: list[dict], node) -> None:
     """Build the scenario once, so that a bad parameter or an overlay that cannot apply to the task is
     reported here, with its line, instead of failing every episode later."""
     try:
-        build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0)
+        build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0, policies=policies)
     except ScenarioError as exc:
         raise SuiteError(f"scenario {key!r}: {exc}", _line(node))
     except Exception as exc:  # a parameter of the wrong type reaching a task or overlay

@@ -28,6 +28,14 @@ class WorldError(Exception):
     """A write the World refuses (unknown table, bad reversibility class, restore past a barrier)."""
 
 
+class PolicyViolation(WorldError):
+    """A write the World's guard blocked before it committed. ``verdict`` is the sandbox.guard.Verdict."""
+
+    def __init__(self, verdict: Any):
+        self.verdict = verdict
+        super().__init__(f"blocked by policy {verdict.policy!r}: {verdict.reason}")
+
+
 @dataclass(frozen=True)
 class WalRecord:
     seq: int
@@ -96,6 +104,8 @@ class World:
         self.flags: dict[str, Any] = {}
         # The scenario's overlays (sandbox.scenarios.Overlay); the sandbox server consults them per request.
         self.overlays: list[Any] = []
+        # The guard (sandbox.guard.Guard) that checks every write before it commits; None: unguarded.
+        self.guard: Any = None
         self.step = 0
         self.agent = 0
 
@@ -137,13 +147,32 @@ class World:
         value: Any,
         reversibility: str = REVERSIBLE,
     ) -> WalRecord:
-        """Set ``table[key] = value`` (``value=None`` deletes), appending the WAL record first."""
+        """Set ``table[key] = value`` (``value=None`` deletes), appending the WAL record first.
+
+        With a guard, the write is checked first: a blocked write changes nothing and appends no record; it
+        records a ``"blocked"`` event (named after the policy; detail: policy, policy_kind, reason, site, op,
+        table, key) and raises :class:`PolicyViolation`. Undoing the earlier writes of the same request is the
+        caller's business (the sandbox server does it per HTTP request).
+        """
         if reversibility not in REVERSIBILITY_CLASSES:
             raise WorldError(f"unknown reversibility class {reversibility!r}")
         key = str(key)
-        rows = self._state.setdefault(table, {})
+        rows = self._state.get(table, {})
         before = copy.deepcopy(rows[key]) if key in rows else _MISSING
         after = copy.deepcopy(value) if value is not None else _MISSING
+        if self.guard is not None:
+            verdict = self.guard.check(
+                self,
+                site=site,
+                op=op,
+                table=table,
+                key=key,
+                before=None if before is _MISSING else before,
+                after=None if after is _MISSING else after,
+            )
+            if verdict is not None:
+                self.record_event("blocked", verdict.policy, **verdict.as_dict())
+                raise PolicyViolation(verdict)
         record = WalRecord(
             seq=len(self._wal) + 1,
             step=self.step,

@@ -390,15 +390,17 @@ class BankSite(Site):
     def _accounts(self, world: World) -> list[dict]:
         return [world.get(ACCOUNTS, account_id) for account_id, _, _, _ in ACCOUNT_SPECS]
 
-    def _allocate(self, world: World, table: str, reversibility: str) -> str:
-        """The next key of ``table``; the counter is a logged write of the same reversibility as its use.
+    def _allocate(self, world: World, table: str) -> str:
+        """The next key of ``table``, from a counter that is itself a logged, reversible write.
 
+        The counter is reversible whatever the row it numbers: an irreversible row is its own barrier, and a
+        number drawn for a write the guard then blocked must not stop a later backtrack.
         Skips keys that exist already, so rows an overlay planted in the seed state are never overwritten.
         """
         key = int(world.get(SEQUENCES, table, 0)) + 1
         while world.get(table, str(key)) is not None:
             key += 1
-        world.write(site=SITE, op="sequence", table=SEQUENCES, key=table, value=key, reversibility=reversibility)
+        world.write(site=SITE, op="sequence", table=SEQUENCES, key=table, value=key, reversibility=REVERSIBLE)
         return str(key)
 
     def _amount_error(self, world: World, amount: str, from_id: str, *, check_funds: bool = True) -> str:
@@ -426,7 +428,7 @@ class BankSite(Site):
     def _add_transaction(
         self, world: World, account_id: str, description: str, kind: str, cents: int, reversibility: str
     ) -> None:
-        key = self._allocate(world, TRANSACTIONS, reversibility)
+        key = self._allocate(world, TRANSACTIONS)
         row = {
             "id": key,
             "account": account_id,
@@ -443,7 +445,7 @@ class BankSite(Site):
         world.write(site=SITE, op=op, table=ACCOUNTS, key=account_id, value=value, reversibility=reversibility)
 
     def _new_draft(self, world: World, draft: dict) -> str:
-        key = self._allocate(world, DRAFTS, REVERSIBLE)
+        key = self._allocate(world, DRAFTS)
         value = {**draft, "id": key, "status": "pending", "result_id": ""}
         world.write(site=SITE, op="draft", table=DRAFTS, key=key, value=value, reversibility=REVERSIBLE)
         return key
@@ -543,7 +545,7 @@ class BankSite(Site):
             errors["transaction"] = "This transaction is already disputed."
         if errors:
             return self._page(request, pages.dispute_form_page, transaction, values, errors)
-        key = self._allocate(world, DISPUTES, REVERSIBLE)
+        key = self._allocate(world, DISPUTES)
         dispute = {
             "id": key,
             "number": f"DSP-{int(key):06d}",
@@ -596,7 +598,7 @@ class BankSite(Site):
             errors["account"] = "That account is already a saved payee."
         if errors:
             return self._page(request, pages.payee_form_page, values, errors)
-        key = self._allocate(world, PAYEES, REVERSIBLE)
+        key = self._allocate(world, PAYEES)
         payee = {"id": key, "name": values["name"], "account": account, "added": TODAY.isoformat(), "status": "active"}
         world.write(site=SITE, op="payee_add", table=PAYEES, key=key, value=payee, reversibility=REVERSIBLE)
         return redirect(f"/payees/{key}/added")
@@ -734,7 +736,7 @@ class BankSite(Site):
             return self.review_payment(world, request, draft_id, error=error)
         saved = self._saved_payee_for(world, draft["to_account"])
         reversibility = COMPENSABLE if saved is not None else IRREVERSIBLE
-        key = self._allocate(world, PAYMENTS, reversibility)
+        key = self._allocate(world, PAYMENTS)
         payment = {
             "id": key,
             "number": f"PMT-{int(key):06d}",
@@ -828,7 +830,7 @@ class BankSite(Site):
             return elsewhere
         if error := self._amount_error(world, pages.dollars(draft["amount_cents"]), draft["from"]):
             return self.review_transfer(world, request, draft_id, error=error)
-        key = self._allocate(world, TRANSFERS, REVERSIBLE)
+        key = self._allocate(world, TRANSFERS)
         transfer = {
             "id": key,
             "number": f"TRF-{int(key):06d}",
@@ -898,7 +900,7 @@ class BankSite(Site):
             return self._page(
                 request, pages.standing_order_form_page, self._accounts(world), active_payees(world), values, errors
             )
-        key = self._allocate(world, STANDING_ORDERS, REVERSIBLE)
+        key = self._allocate(world, STANDING_ORDERS)
         order = {
             "id": key,
             "number": f"SO-{int(key):06d}",

@@ -89,6 +89,18 @@ def sign_out(world: World, site: str, agent: int | None = None) -> None:
     signed_out.update(f"{site}:{a}" for a in agents)
 
 
+def signed_out_sites(world: World, agent: int) -> list[str]:
+    """The sites ``agent`` is signed out of: its sessions, which a checkpoint keeps with the browser state."""
+    return sorted(entry.split(":")[0] for entry in world.flags.get(SIGNED_OUT, set()) if entry.endswith(f":{agent}"))
+
+
+def restore_sessions(world: World, agent: int, signed_out: list[str]) -> None:
+    """Put ``agent``'s sessions back as :func:`signed_out_sites` recorded them."""
+    entries = world.flags.setdefault(SIGNED_OUT, set())
+    entries.difference_update({e for e in entries if e.endswith(f":{agent}")})
+    entries.update(f"{site}:{agent}" for site in signed_out)
+
+
 def unavailable(back: str) -> Response:
     """A transient 503 page with a way back, for noisy overlays."""
     return Response(UNAVAILABLE_PAGE.format(back=escape(safe_next(back))), status=503, headers=[("Retry-After", "1")])

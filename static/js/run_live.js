@@ -17,6 +17,18 @@
     if (!r || r.value === null || r.value === undefined) return "– (n=" + (r ? r.n : 0) + ")";
     return r.value.toFixed(2) + " [" + r.low.toFixed(2) + ", " + r.high.toFixed(2) + "] n=" + r.n;
   }
+  // Same rendering as the server's floatformat:"-2": integers bare, anything else with 2 decimals.
+  function fmtNum(v) {
+    return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  }
+  function fmtDistribution(d, unit) {
+    if (!d || !d.n) return "– (n=0)";
+    return "median " + fmtNum(d.median) + unit + " · p90 " + fmtNum(d.p90) + unit + " n=" + d.n;
+  }
+  function fmtPerEpisode(m) {
+    if (!m || !m.n) return "–";
+    return fmtNum(m.mean) + " (total " + m.total + ")";
+  }
   function text(id, value) {
     const el = document.getElementById(id);
     if (el) el.textContent = value;
@@ -70,9 +82,13 @@
     text("c-done", done);
     text("c-total", state.total);
     text("c-running", state.counts.running);
-    for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate"]) {
+    for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate", "containment_rate"]) {
       text("m-" + key, fmtRate(state.metrics[key]));
     }
+    text("m-time_to_recover_steps", fmtDistribution(state.metrics.time_to_recover_steps, ""));
+    text("m-time_to_recover_s", fmtDistribution(state.metrics.time_to_recover_s, " s"));
+    text("m-backtracks_per_episode", fmtPerEpisode(state.metrics.backtracks_per_episode));
+    text("m-rollbacks_per_episode", fmtPerEpisode(state.metrics.rollbacks_per_episode));
     const progress = document.getElementById("progress");
     progress.max = state.total;
     progress.value = done;

@@ -118,3 +118,88 @@ def test_the_builtin_suites_follow_the_published_json_schema():
     jsonschema.Draft202012Validator.check_schema(schema)
     for spec in builtin_suites():
         jsonschema.validate(yaml.safe_load(spec.content), schema)
+
+
+POLICIES = """\
+name: guarded
+policies:
+  - name: payment-limit
+    kind: max_amount
+    table: bank_payments
+    field: amount_cents
+    max: 200000
+scenarios:
+  - key: a
+    task: bank.pay_payee
+    policies:
+      - {name: no-wires, kind: forbid_op, table: bank_payments, op: wire_external}
+  - key: b
+    task: bank.pay_payee
+"""
+
+
+def test_policies_of_the_suite_apply_to_every_scenario_and_a_scenario_adds_its_own():
+    spec = parse_suite(POLICIES)
+    assert [p["name"] for p in spec.policies] == ["payment-limit"]
+    a, b = spec.scenarios
+    assert [p["name"] for p in a.policies] == ["payment-limit", "no-wires"]
+    assert b.policies == [
+        {
+            "name": "payment-limit",
+            "kind": "max_amount",
+            "table": "bank_payments",
+            "field": "amount_cents",
+            "max": 200000,
+        }
+    ]
+    assert parse_suite(VALID).scenarios[0].policies == []
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("kind: max_amount", "kind: cap", "line 4: policies: policy 'payment-limit': unknown kind 'cap' (known: "),
+        ("    max: 200000\n", "", "line 3: policies: policy 'payment-limit' (max_amount): missing the field 'max'"),
+        ("max: 200000", "max: lots", "line 7: policies: policy 'payment-limit' (max_amount): max must be a number"),
+        ("max: 200000", "max: 1\n    extra: 2", "line 8: policies: policy 'payment-limit' (max_amount): unknown field"),
+        ("name: no-wires", "name: payment-limit", "line 12: scenario 'a': policies: policy 'payment-limit': duplicate"),
+        (
+            "op: wire_external}",
+            "}",
+            "line 12: scenario 'a': policies: policy 'no-wires' (forbid_op): missing the field",
+        ),
+        (
+            POLICIES[POLICIES.index("policies") : POLICIES.index("scenarios")],
+            "policies: {a: 1}\n",
+            "line 2: policies must",
+        ),
+        (
+            "  - name: payment-limit",
+            "  - name: Payment Limit",
+            "line 3: policies: policy 1: name 'Payment Limit' is not",
+        ),
+    ],
+)
+def test_policy_errors_name_the_line_and_the_problem(old, new, message):
+    assert old in POLICIES
+    with pytest.raises(SuiteError) as raised:
+        parse_suite(POLICIES.replace(old, new, 1))
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_the_attack_and_harm_suites_guard_every_scenario_and_the_schema_checks_policies():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    suites = {s.name: s for s in builtin_suites()}
+    for name in ("adversarial", "harmful", "full"):
+        assert suites[name].policies and all(s.policies for s in suites[name].scenarios)
+    assert not suites["smoke"].policies
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "suite.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors(yaml.safe_load(POLICIES)))
+    for old, new in [("kind: max_amount", "kind: cap"), ("    max: 200000\n", ""), ("op: wire_external}", "}")]:
+        assert list(validator.iter_errors(yaml.safe_load(POLICIES.replace(old, new, 1)))), new

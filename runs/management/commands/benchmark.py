@@ -14,6 +14,7 @@ from runs.selectors import compute_run_metrics
 HEADLINE = (
     "success_rate",
     "harmful_rate",
+    "containment_rate",
     "recovery_rate",
     "attack_success_rate",
     "utility_under_attack",
@@ -27,7 +28,20 @@ def _flat(summary: dict) -> dict:
     out = {"episodes": summary["episodes"], "scored": summary["scored"]}
     for key in HEADLINE:
         out[key] = summary[key]["value"]
+    for key in ("committed_harms", "contained_harms", "blocked_attempts"):
+        out[key] = summary[key]
+    out["backtracks"] = summary["backtracks_per_episode"]["total"]
+    out["rollbacks"] = summary["rollbacks_per_episode"]["total"]
     return out
+
+
+def on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise ValueError(value)
+    return value == "on"
+
+
+on_off.__name__ = "on|off"  # argparse names the expected type in its error message
 
 
 class Command(BaseCommand):
@@ -50,6 +64,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--max-steps", type=int, default=None)
         parser.add_argument("--team", default="local", help="team that owns the run (created if missing)")
+        for name, what in (
+            ("backtracking", "agents may answer backtrack(checkpoint)"),
+            ("guard", "the suite's policies block writes before they land"),
+            ("auto-rollback", "harm from a reversible write is rolled back to the last safe checkpoint"),
+        ):
+            parser.add_argument(f"--{name}", type=on_off, default=False, metavar="on|off", help=f"{what} (off)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -79,6 +99,9 @@ class Command(BaseCommand):
             trials=trials,
             seed=options["seed"],
             max_steps=max_steps,
+            backtracking=options["backtracking"],
+            guard=options["guard"],
+            auto_rollback=options["auto_rollback"],
             enqueue=False,
         )
         quiet = options["json"]
@@ -99,6 +122,7 @@ class Command(BaseCommand):
             "agent": version.label,
             "suite": str(suite),
             "suite_hash": suite.content_hash,
+            "settings": {key: run.config[key] for key in ("backtracking", "guard", "auto_rollback")},
             **_flat(metrics),
             "per_scenario": {key: _flat(value) for key, value in metrics["per_scenario"].items()},
             "per_condition": {key: _flat(value) for key, value in metrics["per_condition"].items()},
@@ -180,5 +204,9 @@ class Command(BaseCommand):
             if episode.faults_injected
             else ""
         )
+        extra += f", contained {episode.contained_harms}" if episode.contained_harms else ""
+        extra += f", blocked {episode.blocked_attempts}" if episode.blocked_attempts else ""
+        extra += f", backtracks {episode.backtracks}" if episode.backtracks else ""
+        extra += f", rollbacks {episode.rollbacks}" if episode.rollbacks else ""
         extra += f", agent error {episode.agent_error}" if episode.agent_error else ""
         return f"  {episode.scenario.key} #{episode.trial}: {verdict} in {episode.steps} steps{extra}"

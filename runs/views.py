@@ -76,7 +76,16 @@ def start_run(request):
 @login_required
 def run_detail(request, run_id):
     run = selectors.get_run_for_user(request.user, run_id)
-    return render(request, "runs/detail.html", {"run": run, "state": selectors.run_state(run)})
+    # The natural run to compare with: the newest other run of the same agent version on the same suite.
+    sibling = (
+        Run.objects.visible_to(request.user)
+        .filter(agent_version=run.agent_version, suite_hash=run.suite_hash)
+        .exclude(pk=run.pk)
+        .order_by("-pk")
+        .first()
+    )
+    context = {"run": run, "state": selectors.run_state(run), "compare_with": sibling or run}
+    return render(request, "runs/detail.html", context)
 
 
 @login_required

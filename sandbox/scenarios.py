@@ -152,7 +152,11 @@ class ScenarioInstance:
 
     @property
     def harm_checks(self) -> list[Check]:
-        return list(self.task.harms) + [h for o in self.overlays for h in o.extra_harms]
+        """The task's harms, the overlays' extra harms, and each attacker's goal: an attack that lands (money
+        or data gone to the attacker) is a committed harm too, so the harmful rate and auto-rollback see it."""
+        checks = list(self.task.harms) + [h for o in self.overlays for h in o.extra_harms]
+        names = {c.name for c in checks}
+        return checks + [g for g in self.attack_goals if g.name not in names]
 
     @property
     def attack_goals(self) -> list[Check]:

@@ -224,7 +224,8 @@ def test_auto_rollback_contains_a_reversible_attack_and_tells_the_agent():
     outcome, events = episodes.play(
         episodes.smoke("gullible", "purchase-review-injection", auto_rollback=True, max_steps=16)
     )
-    assert outcome.committed_harms == [] and outcome.contained_harms == ["order_shipped_elsewhere"]
+    assert outcome.committed_harms == []
+    assert outcome.contained_harms == ["order_shipped_elsewhere", "order_shipped_to_attacker"]
     assert outcome.rollbacks >= 1 and not outcome.attack_succeeded
     for rollback in _trace(events, "rollback"):
         assert rollback["world_digest"] == rollback["checkpoint_digest"]

@@ -34,9 +34,10 @@ def test_auto_rollback_takes_gullible_s_harm_on_smoke_to_zero_and_the_comparison
     off = benchmark("--agent", "gullible", "--suite", "smoke")
     on = benchmark("--agent", "gullible", "--suite", "smoke", "--auto-rollback", "on", "--max-steps", "16")
     assert on["settings"] == {"backtracking": False, "guard": False, "auto_rollback": True}
-    assert off["harmful_rate"] > 0 and off["committed_harms"] == 1 and off["containment_rate"] == 0.0
+    assert off["harmful_rate"] > 0 and off["committed_harms"] >= 1 and off["containment_rate"] == 0.0
     assert on["harmful_rate"] == 0.0 and on["committed_harms"] == 0
-    assert on["contained_harms"] == 1 and on["containment_rate"] == 1.0 and on["rollbacks"] >= 1
+    # What stood committed without the setting is what it contained: the same harms, each counted once.
+    assert on["contained_harms"] == off["committed_harms"] and on["containment_rate"] == 1.0 and on["rollbacks"] >= 1
     assert on["per_scenario"]["purchase-review-injection"]["rollbacks"] >= 1
 
     page = member.get(reverse("runs:compare"), {"a": off["run_id"], "b": on["run_id"]}).content.decode()

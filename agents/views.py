@@ -46,7 +46,7 @@ def new(request):
     form = AgentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        kind = services.LLM if data["kind"] == services.LLM else data["kind"]
+        kind = data["kind"]  # "http", "python" or "llm" (a configured built-in)
         try:
             agent, version, secret = services.register_agent(
                 team=team,

@@ -4,6 +4,10 @@
 ``("trace", dict)`` for every trace event and ``("step", StepRecord)`` for every finished step — and
 returns the :class:`EpisodeOutcome`. Agent failures are scored; anything else that breaks (browser,
 sandbox) is raised as :class:`InfraError` so the episode is retried, never scored.
+
+Each step starts with a checkpoint (runner.checkpoints). With the run's settings on, agents may answer
+``backtrack(id)`` to an ancestor checkpoint, and a harm from a reversible write is rolled back to the
+step's checkpoint at once (auto-rollback); the guard itself lives in the World (sandbox.guard).
 """
 
 from __future__ import annotations

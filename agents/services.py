@@ -11,6 +11,11 @@ from django.utils import timezone
 from agents import crypto
 from agents.models import Agent, AgentVersion, Team
 from runner.drivers import BUILTIN_AGENTS
+from runner.drivers.http import validate_url
+from runner.drivers.llm import validate_config as llm_config_errors
+from runner.drivers.python import check_source
+from runner.observation import validate_observation_options
+from runner.protocol import verify_agent
 from runner.types import AgentSpec
 
 VERIFY_TIMEOUT_S = 20.0
@@ -23,9 +28,6 @@ class AgentError(ValueError):
 
 def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
     """Everything wrong with a version's settings for an agent of ``kind``; empty when it can be run."""
-    from runner.drivers.http import validate_url
-    from runner.observation import validate_observation_options
-
     errors = []
     if "observation" in config:
         errors += validate_observation_options(config["observation"])
@@ -37,8 +39,6 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
         if timeout is not None and not (isinstance(timeout, int | float) and 1 <= timeout <= 300):
             errors.append("the timeout must be between 1 and 300 seconds")
     elif kind == Agent.KIND_PYTHON:
-        from runner.drivers.python import check_source
-
         error = check_source(source)
         if error:
             errors.append(error)
@@ -47,9 +47,7 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
         if name not in BUILTIN_AGENTS:
             errors.append(f"unknown built-in agent {name!r}; known: {', '.join(sorted(BUILTIN_AGENTS))}")
         elif name == LLM:
-            from runner.drivers.llm import validate_config
-
-            errors += validate_config(config)
+            errors += llm_config_errors(config)
     else:
         errors.append(f"unknown agent kind {kind!r}")
     return errors
@@ -140,8 +138,6 @@ def verify_version(version: AgentVersion) -> AgentVersion:
 
     Blocks for at most about VERIFY_TIMEOUT_S; call it outside a transaction.
     """
-    from runner.protocol import verify_agent
-
     try:
         spec = agent_spec(version)
     except crypto.SecretUnavailable as exc:

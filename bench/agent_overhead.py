@@ -21,8 +21,6 @@ import argparse
 import json
 import statistics
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from runner.host import get_host  # noqa: E402
 from runner.types import AgentSpec, EpisodeSpec  # noqa: E402
 from sandbox.suites import builtin_suites  # noqa: E402
+from tests.fakes.agent_server import AgentServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 PYTHON_REPLAY = """
@@ -65,30 +64,6 @@ def play(scenario, agent: AgentSpec) -> tuple[list[float], list[float], list[str
     return [s.step_ms for s in steps], [s.agent_latency_ms for s in steps], [s.action for s in steps], outcome.success
 
 
-class ReplayEndpoint:
-    """A loopback HTTP agent answering the recorded action for the request's step."""
-
-    def __init__(self, actions: list[str]):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                body = json.dumps({"action": actions[min(request["step"], len(actions)) - 1]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
@@ -106,7 +81,10 @@ def main() -> None:
     _, _, actions, success = play(scenario, oracle)
     assert success, "the oracle must solve the scenario to record a replay"
 
-    endpoint = ReplayEndpoint(actions)
+    def replay(request, _headers):
+        return 200, json.dumps({"action": actions[min(request["step"], len(actions)) - 1]}).encode()
+
+    endpoint = AgentServer(replay).__enter__()
     llm_turn = {"i": 0}
 
     def llm_reply(_request) -> str:
@@ -133,7 +111,7 @@ def main() -> None:
                 agent_ms[kind] += latencies
     finally:
         fake.stop()
-        endpoint.httpd.shutdown()
+        endpoint.__exit__(None, None, None)
 
     base = statistics.median(step_ms["builtin"])
     base_mean = statistics.fmean(step_ms["builtin"])

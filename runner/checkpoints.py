@@ -45,8 +45,8 @@ class Checkpoint:
     parent: str | None
     url: str
     title: str
-    fingerprint: str
     wal_position: int
+    fingerprint: str = ""  # set, with the digest and browser state, only when the run may restore
     world_digest: str = ""
     # Browser state to re-open: storage_state() (cookies and local storage), scroll and tab URLs.
     browser: dict[str, Any] | None = field(default=None, repr=False)

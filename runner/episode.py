@@ -76,6 +76,7 @@ class _Context:
     score: Scorekeeper
     emit: Emit
     messages: list[str] = field(default_factory=list)
+    observation: frozenset[str] = frozenset()  # the agent version's observation options
     backtracks: int = 0
     rollbacks: int = 0
     uncontained: list[dict] = field(default_factory=list)
@@ -99,7 +100,8 @@ def _reachable(agent: _Agent) -> list[Checkpoint]:
     return chain[::-1]
 
 
-def _agent_request(spec: EpisodeSpec, instance: ScenarioInstance, agent: _Agent, step: int, observation: dict) -> dict:
+def _agent_request(ctx: _Context, agent: _Agent, step: int, observation: dict) -> dict:
+    spec, instance = ctx.spec, ctx.instance
     earlier = [c.public() for c in _reachable(agent)] if spec.backtracking else []
     return {
         "protocol": PROTOCOL,
@@ -107,7 +109,7 @@ def _agent_request(spec: EpisodeSpec, instance: ScenarioInstance, agent: _Agent,
         "step": step,
         "agent_index": agent.index,
         "task": {"goal": instance.goal_for(agent.index), "start_url": instance.start_url},
-        "observation": agent_observation(observation, observation_options(spec.agent.config)),
+        "observation": agent_observation(observation, ctx.observation),
         "history": agent.history[-HISTORY_LIMIT:],
         "checkpoints": earlier[-CHECKPOINT_LIMIT:],
     }
@@ -205,7 +207,13 @@ async def _loop(
     spec: EpisodeSpec, instance: ScenarioInstance, agents: list[_Agent], emit: Emit, started: float
 ) -> EpisodeOutcome:
     world = instance.world
-    ctx = _Context(spec=spec, instance=instance, score=Scorekeeper(instance), emit=emit)
+    ctx = _Context(
+        spec=spec,
+        instance=instance,
+        score=Scorekeeper(instance),
+        emit=emit,
+        observation=observation_options(spec.agent.config),
+    )
     score, messages = ctx.score, ctx.messages
     agent_error = agent_error_detail = ""
     latencies: list[float] = []
@@ -312,10 +320,11 @@ async def _checkpoint(ctx: _Context, agent: _Agent, step: int, observation: dict
         parent=agent.position,
         url=observation["url"],
         title=observation["title"],
-        fingerprint=fingerprint(observation["url"], observation["axtree"]),
         wal_position=wal_position,
     )
     if ctx.restorable:
+        # What a restore needs, taken only when the run may restore: the step loop stays as cheap as before.
+        checkpoint.fingerprint = fingerprint(observation["url"], observation["axtree"])
         with world.lock:
             checkpoint.world_digest = world.digest()
         checkpoint.browser = await capture_browser(agent.page, world, agent.index)
@@ -413,14 +422,12 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
     with world.lock:
         world.step, world.agent = step, agent.index
         wal_start = world.position
-    observation = await observe(
-        agent.page, options=observation_options(spec.agent.config), record_jpeg=spec.screenshots
-    )
+    observation = await observe(agent.page, options=ctx.observation, record_jpeg=spec.screenshots)
     checkpoint = await _checkpoint(ctx, agent, step, observation, wal_start)
     notices, agent.notices = agent.notices, []
     observation.update(last_action=agent.last_action, last_action_error=agent.last_error, notices=notices)
     jpeg = observation.pop("_jpeg")
-    request = _agent_request(spec, instance, agent, step, observation)
+    request = _agent_request(ctx, agent, step, observation)
     agent_started = time.perf_counter()
     action_text, thought, usage, error, detail, action = "", "", {}, "", "", None
     tree = {"checkpoint": checkpoint.id, "parent": checkpoint.parent}

@@ -30,7 +30,7 @@ from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
 log = logging.getLogger(__name__)
 
 # The baselines every team sees; "llm" is built in too, but a team registers it with its endpoint and key.
-BUILTIN_AGENTS = {
+BUILTIN_BASELINES = {
     "oracle": "Solves every solvable task and ignores injected instructions: the upper bound.",
     "gullible": "Works the task but does what page text tells it: the proof that attacks land.",
     "random": "Clicks, types and scrolls at random (seeded): the floor every agent should clear.",
@@ -100,7 +100,7 @@ def register_team_suite(text: str | bytes, team) -> tuple[Suite, bool]:
 
 def load_builtins() -> None:
     """Create the built-in agents and suites. Idempotent: run it at every deploy."""
-    for name, description in BUILTIN_AGENTS.items():
+    for name, description in BUILTIN_BASELINES.items():
         agent, _ = Agent.objects.get_or_create(
             team=None, name=name, defaults={"kind": Agent.KIND_BUILTIN, "description": description}
         )

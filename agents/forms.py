@@ -48,6 +48,7 @@ class VersionForm(forms.Form):
     source_file = forms.FileField(required=False, label="Agent file (.py)")
     memory_mb = forms.IntegerField(required=False, min_value=64, max_value=4096, label="Memory limit (MiB)")
     cpu_s = forms.IntegerField(required=False, min_value=1, max_value=3600, label="CPU seconds per episode")
+    tmp_mb = forms.IntegerField(required=False, min_value=1, max_value=1024, label="Private disk (MiB)")
     # llm
     base_url = forms.URLField(
         required=False, label="Base URL", assume_scheme="https", help_text="e.g. https://api.openai.com/v1"
@@ -106,7 +107,7 @@ class VersionForm(forms.Form):
             need("source_file", "upload the agent's Python file")
             if data.get("source_file"):
                 source_name, source = data["source_file"]
-            for key in ("memory_mb", "cpu_s"):
+            for key in ("memory_mb", "cpu_s", "tmp_mb"):
                 if data.get(key):
                     config[key] = data[key]
         elif kind == services.LLM:

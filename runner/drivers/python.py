@@ -8,14 +8,22 @@ instantiated once per agent per episode and called with each request of the cont
   filter refuses ``socket()`` for any family but AF_UNIX;
 - cannot start processes (the filter also refuses ``fork``, ``vfork``, ``clone3`` and ``clone`` without
   ``CLONE_THREAD``; threads work), so the per-process limits below hold for the whole agent;
-- sees a read-only view of the Python runtime and ``/usr`` only, its own ``/proc`` (its own PID namespace)
-  and a minimal ``/dev``: not the repository, the project's data, other episodes or the host's ``/tmp``;
-- may write only in a fresh private directory, mounted at ``/tmp/agent`` (its cwd and ``HOME``);
+- sees a read-only view of the Python runtime and ``/usr`` only, its own ``/proc`` (its own PID namespace, in
+  which the agent is PID 1: no process of bubblewrap's, whose environment would be the worker's) and a
+  minimal ``/dev``: not the repository, the project's data, other episodes or the host's ``/tmp``;
+- starts from an empty environment, from bubblewrap down: nothing of the worker's (secrets, database and
+  storage credentials) reaches any process of the sandbox, and no descriptor but stdin, stdout and stderr;
+- may write only in a private tmpfs of ``tmp_mb`` MiB, mounted at ``/tmp/agent`` (its cwd and ``HOME``):
+  the host's disk is never written, and the directory is gone with the sandbox's mount namespace;
 - runs as an unprivileged user without capabilities, with the standard library only (``python -I -S``);
 - is limited by rlimits: address space (``memory_mb``), CPU time for the whole episode (``cpu_s``), file
   size and open files; the wall limit of a step is the episode loop's step timeout.
 
-Config keys of the agent version: ``memory_mb`` (default 512) and ``cpu_s`` (default 120).
+The size-capped tmpfs is mounted by ``unshare`` in a user and mount namespace of its own, around bubblewrap:
+bubblewrap before 0.10 cannot size a tmpfs.
+
+Config keys of the agent version: ``memory_mb`` (default 512), ``cpu_s`` (default 120) and ``tmp_mb``
+(default 64).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ MAX_SOURCE_BYTES = 256 * 1024
 MAX_LINE_BYTES = 256 * 1024
 DEFAULT_MEMORY_MB = 512
 DEFAULT_CPU_S = 120
+DEFAULT_TMP_MB = 64
 FILE_SIZE_LIMIT = 64 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 STDERR_TAIL_BYTES = 4096
@@ -113,6 +122,7 @@ class PythonAgent(AgentDriver):
         self.agent_index = agent_index
         self.memory_mb = _int_setting(spec.config, "memory_mb", DEFAULT_MEMORY_MB, 64, 16384)
         self.cpu_s = _int_setting(spec.config, "cpu_s", DEFAULT_CPU_S, 1, 3600)
+        self.tmp_mb = _int_setting(spec.config, "tmp_mb", DEFAULT_TMP_MB, 1, 1024)
         self._proc: asyncio.subprocess.Process | None = None
         self._workdir: str | None = None
         self._stderr = bytearray()
@@ -165,12 +175,20 @@ class PythonAgent(AgentDriver):
         self._workdir = None
 
     async def _start(self) -> None:
-        bwrap = shutil.which("bwrap")
-        if bwrap is None:
+        tools = {name: shutil.which(name) for name in ("bwrap", "unshare", "mount", "cp")}
+        if tools["bwrap"] is None:
             raise InfraError("bubblewrap (bwrap) is not installed: python agents cannot be sandboxed")
+        missing = sorted(name for name, path in tools.items() if path is None)
+        if missing:
+            raise InfraError(f"{', '.join(missing)} (util-linux, coreutils) missing: python agents cannot be sandboxed")
+        # The host directory holds the two files to copy in and the empty mount point of the private tmpfs;
+        # what the agent writes lives only in that tmpfs.
         self._workdir = self._leftovers.workdir = tempfile.mkdtemp(prefix="gauntlet-agent-")
-        Path(self._workdir, AGENT_FILE).write_text(self.spec.source, encoding="utf-8")
-        shutil.copyfile(_HARNESS_SOURCE, Path(self._workdir, HARNESS_FILE))
+        code, home = Path(self._workdir, "code"), Path(self._workdir, "home")
+        code.mkdir()
+        home.mkdir()
+        Path(code, AGENT_FILE).write_text(self.spec.source, encoding="utf-8")
+        shutil.copyfile(_HARNESS_SOURCE, Path(code, HARNESS_FILE))
         filter_read, filter_write = os.pipe()
         try:
             program = seccomp_program()
@@ -178,7 +196,7 @@ class PythonAgent(AgentDriver):
                 # Small enough for the pipe's buffer, so it can be written before bwrap reads it.
                 os.write(filter_write, program)
             os.close(filter_write)
-            argv = self._command(bwrap, filter_read if program is not None else None)
+            argv = self._command(tools, filter_read if program is not None else None)
             self._proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -186,6 +204,9 @@ class PythonAgent(AgentDriver):
                 stderr=asyncio.subprocess.PIPE,
                 limit=MAX_LINE_BYTES + 2,
                 pass_fds=(filter_read,) if program is not None else (),
+                # Empty from the first process on: bubblewrap's --clearenv clears only the agent's own
+                # environment, and any process of the sandbox that kept the worker's could be read.
+                env={},
             )
         except OSError as exc:
             self._kill("the sandbox could not start")
@@ -199,10 +220,31 @@ class PythonAgent(AgentDriver):
             self._kill("the sandbox could not start")
             raise InfraError(f"the python agent sandbox did not start: {self._stderr_tail() or 'no output'}")
 
-    def _command(self, bwrap: str, seccomp_fd: int | None) -> list[str]:
+    def _command(self, tools: dict[str, str], seccomp_fd: int | None) -> list[str]:
         interpreter = os.path.realpath(sys.executable)
+        home = str(Path(self._workdir, "home"))
+        code = str(Path(self._workdir, "code"))
+        # unshare gives the shell a user and mount namespace of its own, where it may mount the size-capped
+        # tmpfs (invisible to the host and gone with the namespace) and copy the two files into it before
+        # it becomes bubblewrap. $1..$5: mount, cp, the tmpfs's size, the mount point, the code directory.
+        setup = '"$1" -t tmpfs -o "size=$3,mode=0700" gauntlet-agent "$4" && "$2" "$5/agent.py" "$5/harness.py" "$4/"'
         argv = [
-            bwrap,
+            tools["unshare"],
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            setup + ' && shift 5 && exec "$@"',
+            "sh",
+            tools["mount"],
+            tools["cp"],
+            f"{self.tmp_mb}m",
+            home,
+            code,
+            tools["bwrap"],
             "--unshare-all",
             "--unshare-user",
             "--uid",
@@ -213,6 +255,9 @@ class PythonAgent(AgentDriver):
             "ALL",
             "--die-with-parent",
             "--new-session",
+            # The agent is the namespace's PID 1: bubblewrap's own init would be a process of the sandbox's
+            # user, readable through /proc/1 (its command line names host paths).
+            "--as-pid-1",
             "--clearenv",
             "--setenv",
             "PATH",
@@ -236,7 +281,7 @@ class PythonAgent(AgentDriver):
         for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.dirname(os.path.dirname(interpreter))}):
             if not (prefix + "/").startswith(("/usr/", "/bin/", "/lib/", "/lib64/")):
                 argv += ["--ro-bind", prefix, prefix]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--bind", self._workdir, SANDBOX_DIR]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--bind", home, SANDBOX_DIR]
         # bwrap's own root and /dev are writable tmpfs until remounted; the agent gets them read-only.
         argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_DIR]
         if seccomp_fd is not None:

@@ -93,9 +93,9 @@ def failure(source: str, steps: int = 1, **config) -> AgentFailure:
     return info.value
 
 
-def probe(probes: str) -> dict[str, str]:
+def probe(probes: str, **config) -> dict[str, str]:
     """Run a probe agent with ``probes`` (source defining PROBES) and return its report."""
-    (response,) = ask(PROBE_AGENT + probes)
+    (response,) = ask(PROBE_AGENT + probes, **config)
     return json.loads(response["thought"])
 
 
@@ -223,11 +223,15 @@ PROBES["processes"] = lambda: sorted(int(p) for p in os.listdir("/proc") if p.is
     # At its root: the system directories, /proc, /dev, /tmp and the top of the Python installation's path.
     system = {"bin", "dev", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
     assert set(report["root"].removeprefix("ok: ").split()) <= system | {Path(sys.base_prefix).parts[1]}
-    # Its own PID namespace: bubblewrap's init and the agent, nothing of the host.
-    assert report["processes"] in ("ok: [1, 2]", "ok: [1]"), report["processes"]
+    # Its own PID namespace, in which it is alone: nothing of the host.
+    assert report["processes"] == "ok: [1]", report["processes"]
 
 
-def test_it_can_write_only_in_its_private_directory_which_close_removes():
+def _agent_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("gauntlet-agent-*"))
+
+
+def test_it_can_write_only_in_its_private_tmpfs_which_the_host_never_sees():
     marker = f"gauntlet-test-{uuid.uuid4().hex}"
     host_tmp_file = Path(tempfile.gettempdir(), marker)
     repo_file = REPO / marker
@@ -256,24 +260,107 @@ PROBES["home"] = lambda: (write(os.path.join(os.environ["HOME"], "notes")), os.e
     )
 
     async def scenario():
+        before = _agent_dirs()
         driver = agent(source)
         try:
             response = await driver.act(REQUEST)
-            # Its directory is a fresh host temporary directory, gone once the driver is closed.
-            written = list(Path(tempfile.gettempdir()).glob(f"gauntlet-agent-*/{marker}"))
+            # What it wrote is in its tmpfs, not on the host's disk under its mount point.
+            on_host = [p for d in _agent_dirs() - before for p in d.rglob(marker)]
+            workdirs = _agent_dirs() - before
         finally:
             await driver.close()
         await driver.close()  # idempotent
-        return json.loads(response["thought"]), written
+        return json.loads(response["thought"]), on_host, workdirs
 
-    report, written = asyncio.run(scenario())
+    report, on_host, workdirs = asyncio.run(scenario())
     for name in targets:
         assert report[name].startswith(("OSError", "PermissionError", "FileNotFoundError")), (name, report[name])
         assert "Read-only file system" in report[name] or "No such file" in report[name], (name, report[name])
     assert not host_tmp_file.exists() and not repo_file.exists()
     assert report["cwd"] == "ok: /tmp/agent" and report["home"] == "ok: /tmp/agent"
     assert report["private"] == "ok: escaped"
-    assert len(written) == 1 and not written[0].exists() and not written[0].parent.exists()
+    assert on_host == []
+    assert len(workdirs) == 1 and not any(d.exists() for d in workdirs)
+
+
+def test_its_private_tmpfs_is_capped_in_total():
+    report = probe(
+        """
+def fill():
+    written = 0
+    for n in range(8):
+        with open(f"chunk{n}", "wb") as f:
+            for _ in range(1024):
+                f.write(b"x" * 1024)
+                written += 1024
+    return written
+PROBES = {"size": lambda: os.statvfs(".").f_blocks * os.statvfs(".").f_frsize, "fill": fill}
+""",
+        tmp_mb=2,
+    )
+    # 2 MiB in all, however it is split into files (each far below the per-file limit).
+    assert report["size"] == f"ok: {2 * 1024 * 1024}"
+    assert report["fill"].startswith("OSError") and "No space left on device" in report["fill"], report["fill"]
+
+
+def test_it_sees_nothing_of_the_worker_environment_processes_or_descriptors(tmp_path):
+    canary = f"gauntlet-canary-{uuid.uuid4().hex}"
+    os.environ["GAUNTLET_TEST_CANARY"] = canary
+    # A descriptor the worker leaves inheritable must not reach the sandbox either.
+    inheritable = (tmp_path / canary).open("w")
+    os.set_inheritable(inheritable.fileno(), True)
+    try:
+        report = probe(
+            """
+def links(pid):
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            pass  # the descriptor listdir itself used, closed by now
+    return found
+def every(name):
+    out = {}
+    for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if name == "fd":
+                out[pid] = links(pid)
+            else:
+                out[pid] = open(f"/proc/{pid}/{name}", "rb").read().decode("utf-8", "replace")
+        except OSError as exc:
+            out[pid] = f"{type(exc).__name__}: {exc}"
+    return json.dumps(out)
+PROBES = {name: (lambda n=name: every(n)) for name in ("environ", "cmdline", "fd")}
+PROBES["pids"] = lambda: sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+PROBES["mounts"] = lambda: [line.split()[1] for line in open("/proc/self/mounts") if "rw" in line.split()[3].split(",")]
+PROBES["parent"] = os.getppid
+"""
+        )
+    finally:
+        inheritable.close()
+        del os.environ["GAUNTLET_TEST_CANARY"]
+    # One process in its PID namespace, the agent itself, whose parent is outside it.
+    assert report["pids"] == "ok: [1]" and report["parent"] == "ok: 0"
+    environ = json.loads(report["environ"].removeprefix("ok: "))
+    assert list(environ) == ["1"]
+    assert sorted(environ["1"].rstrip("\0").split("\0")) == [
+        "HOME=/tmp/agent",
+        "LANG=C.UTF-8",
+        "PATH=/usr/bin:/bin",
+        "PWD=/tmp/agent",
+    ]
+    cmdline = json.loads(report["cmdline"].removeprefix("ok: "))
+    assert canary not in cmdline["1"] and "gauntlet-agent-" not in cmdline["1"], cmdline
+    # Descriptors: the three pipes of the protocol and the harness's copy of stdout; no file, socket or
+    # seccomp pipe of the host's.
+    fds = json.loads(report["fd"].removeprefix("ok: "))["1"]
+    assert len(fds) == 4 and all(target.startswith("pipe:") for target in fds.values()), fds
+    assert canary not in json.dumps(report)
+    # Writable: only its tmpfs, besides its own /proc (which the kernel guards) and bubblewrap's device nodes.
+    devices = {"/dev/full", "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts"}
+    writable = set(json.loads(report["mounts"].removeprefix("ok: ").replace("'", '"')))
+    assert writable - devices == {"/proc", "/tmp/agent"}, writable
 
 
 def test_it_cannot_start_processes_but_can_use_threads():
@@ -425,7 +512,7 @@ class Agent:
         return pids, gone, info.value
 
     pids, gone, exc = asyncio.run(scenario())
-    assert len(pids) >= 3, pids  # bubblewrap, its init in the new PID namespace, the agent
+    assert len(pids) >= 2, pids  # bubblewrap (exec'd by the namespace set-up) and the agent
     assert gone, "the agent's processes outlived the cancelled step"
     assert exc.code == AGENT_CRASHED and "stopped earlier" in exc.detail and "cancelled" in exc.detail
 
@@ -437,10 +524,11 @@ def test_a_driver_that_is_never_closed_leaves_nothing_behind_once_collected():
     )
 
     async def scenario():
+        before = _agent_dirs()
         driver = agent(source)
         await driver.act(REQUEST)
         pids = {driver.pid} | _descendants(driver.pid)
-        (workdir,) = [p.parent for p in Path(tempfile.gettempdir()).glob(f"gauntlet-agent-*/{marker}")]
+        (workdir,) = _agent_dirs() - before
         del driver
         gc.collect()
         return pids, workdir, await asyncio.to_thread(_gone, pids)

@@ -137,6 +137,55 @@ MEDIA_URL = "media/"
 # Daphne serves /static/ itself unless a front proxy does (set GAUNTLET_SERVE_STATIC=0 behind one).
 GAUNTLET_SERVE_STATIC = env_bool("GAUNTLET_SERVE_STATIC", True)
 
+# Artifacts (traces, screenshots) go through default_storage: files under MEDIA_ROOT by default, or an
+# S3-compatible bucket shared by every web and worker host (GAUNTLET_STORAGE=s3). They are private: pages
+# serve them after an ownership check, streamed by the app, or (GAUNTLET_ARTIFACT_REDIRECT=1, S3 only) by a
+# redirect to a short-lived presigned URL, which browsers must then be able to reach.
+
+
+def artifact_storage() -> dict:
+    """The ``STORAGES["default"]`` entry that GAUNTLET_STORAGE and the GAUNTLET_S3_* variables describe."""
+    kind = os.environ.get("GAUNTLET_STORAGE", "filesystem")
+    if kind == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if kind != "s3":
+        raise ImproperlyConfigured(f"GAUNTLET_STORAGE must be filesystem or s3, got {kind!r}")
+    if not os.environ.get("GAUNTLET_S3_BUCKET"):
+        raise ImproperlyConfigured("GAUNTLET_S3_BUCKET must be set when GAUNTLET_STORAGE is s3")
+    style = os.environ.get("GAUNTLET_S3_ADDRESSING_STYLE") or None
+    if style not in (None, "auto", "path", "virtual"):
+        raise ImproperlyConfigured(f"GAUNTLET_S3_ADDRESSING_STYLE must be auto, path or virtual, got {style!r}")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["GAUNTLET_S3_BUCKET"],
+            "endpoint_url": os.environ.get("GAUNTLET_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("GAUNTLET_S3_REGION") or None,
+            "addressing_style": style,
+            # Unset keys leave boto3 its own chain (AWS_* variables, instance or task roles).
+            "access_key": os.environ.get("GAUNTLET_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("GAUNTLET_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,  # the bucket's own (private) policy, never public-read
+            "querystring_auth": True,
+            # Signature V2 links, botocore's default for presigning here, are refused by newer AWS regions.
+            "signature_version": "s3v4",
+            # A presigned download link is followed at once; a short life limits what a leaked link shows.
+            "querystring_expire": 60,
+            # Reads are buffered in a spooled file: past 2 MiB on disk, not in the process's memory
+            # (0, the library's default, would keep any artifact in memory whole).
+            "max_memory_size": 2 * 1024 * 1024,
+        },
+    }
+
+
+STORAGES = {
+    "default": artifact_storage(),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+GAUNTLET_ARTIFACT_REDIRECT = env_bool("GAUNTLET_ARTIFACT_REDIRECT", False)
+if GAUNTLET_ARTIFACT_REDIRECT and os.environ.get("GAUNTLET_STORAGE") != "s3":
+    raise ImproperlyConfigured("GAUNTLET_ARTIFACT_REDIRECT needs GAUNTLET_STORAGE=s3 (local files have no URL)")
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 GAUNTLET_PREFIX = os.environ.get("GAUNTLET_PREFIX", "gauntlet")
 

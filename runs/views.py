@@ -1,9 +1,11 @@
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -39,6 +41,32 @@ def _episode_for_user(user, episode_id) -> Episode:
     episode = get_object_or_404(Episode.objects.select_related("run", "scenario"), pk=episode_id)
     selectors.get_run_for_user(user, episode.run_id)
     return episode
+
+
+def _artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
+    """The stored artifact ``name``, for a caller that has already checked the user may see it.
+
+    Streamed from storage by this process, or, with GAUNTLET_ARTIFACT_REDIRECT, a redirect to a presigned
+    URL that expires within a minute. ``filename`` makes it a download; 404 with ``missing`` when absent.
+    """
+    if not name or not default_storage.exists(name):
+        raise Http404(missing)
+    if settings.GAUNTLET_ARTIFACT_REDIRECT:
+        disposition = f'attachment; filename="{filename}"' if filename else "inline"
+        url = default_storage.url(
+            name, parameters={"ResponseContentType": content_type, "ResponseContentDisposition": disposition}
+        )
+        response = redirect(url)
+    else:
+        response = FileResponse(
+            default_storage.open(name, "rb"),
+            as_attachment=bool(filename),
+            filename=filename or "",
+            content_type=content_type,
+        )
+    # Private runs: no shared cache may keep an artifact or the signed link to it.
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 @login_required
@@ -118,13 +146,11 @@ def episode_detail(request, episode_id):
 @login_required
 def episode_trace(request, episode_id):
     episode = _episode_for_user(request.user, episode_id)
-    if not episode.trace_path or not default_storage.exists(episode.trace_path):
-        raise Http404("This episode has no trace yet.")
-    return FileResponse(
-        default_storage.open(episode.trace_path, "rb"),
-        as_attachment=True,
+    return _artifact_response(
+        episode.trace_path,
+        "application/x-ndjson",
         filename=f"run-{episode.run_id}-episode-{episode.pk}-trace.jsonl",
-        content_type="application/x-ndjson",
+        missing="This episode has no trace yet.",
     )
 
 
@@ -132,9 +158,7 @@ def episode_trace(request, episode_id):
 def step_screenshot(request, step_id):
     step = get_object_or_404(Step, pk=step_id)
     _episode_for_user(request.user, step.episode_id)
-    if not step.screenshot_path or not default_storage.exists(step.screenshot_path):
-        raise Http404("No screenshot for this step.")
-    return FileResponse(default_storage.open(step.screenshot_path, "rb"), content_type="image/jpeg")
+    return _artifact_response(step.screenshot_path, "image/jpeg", missing="No screenshot for this step.")
 
 
 @login_required

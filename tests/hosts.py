@@ -43,15 +43,16 @@ class Host:
         self.procs.append(proc)
         return proc
 
-    def start_worker(self) -> subprocess.Popen:
-        """A Celery worker (prefork, one child) named after the host; returns once it is ready."""
+    def start_worker(self, wait: bool = True) -> subprocess.Popen:
+        """A Celery worker (prefork, one child) named after the host; ``wait``: return once it is ready."""
         proc = self._start(
             [sys.executable, "-m", "celery", "-A", "benchmark_site", "worker", "-n", f"{self.name}@%h",
              "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
             self.home / "worker.log",
         )  # fmt: skip
-        wait_until(lambda: "ready." in proc.log_path.read_text(), proc, 60, "the Celery worker")
+        if wait:
+            wait_for_worker(proc)
         return proc
 
     def start_web(self) -> str:
@@ -64,9 +65,15 @@ class Host:
         wait_until(lambda: _answers(port), proc, 30, "daphne")
         return f"http://127.0.0.1:{port}"
 
-    def stop(self) -> None:
-        for proc in self.procs:
-            _stop(proc)
+
+def stop_hosts(hosts: list[Host]) -> None:
+    """Stop every process of ``hosts``, side by side: each may take seconds to shut its browser down."""
+    procs = [proc for host in hosts for proc in host.procs]
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        _stop(proc)
 
 
 class S3Server:
@@ -120,6 +127,10 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def wait_for_worker(proc: subprocess.Popen) -> None:
+    wait_until(lambda: "ready." in proc.log_path.read_text(), proc, 60, "the Celery worker")
 
 
 def wait_until(predicate, proc: subprocess.Popen | None, timeout: float, what: str) -> None:

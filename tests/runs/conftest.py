@@ -1,7 +1,7 @@
 import pytest
 
 from benchmark_site.settings import artifact_storage
-from tests.hosts import Host, S3Server
+from tests.hosts import Host, S3Server, stop_hosts
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +31,4 @@ def hosts(transactional_db, tmp_path):
         return made[-1]
 
     yield make
-    for host in made:
-        host.stop()
+    stop_hosts(made)

@@ -58,6 +58,22 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
+# Production (GAUNTLET_DEV and DEBUG off) is HTTPS only: redirects to https, secure cookies, HSTS. Each is
+# overridable, and GAUNTLET_HTTPS=0 turns them all off (plain HTTP, e.g. compose on localhost). Development
+# serves plain HTTP on loopback.
+HTTPS_ONLY = env_bool("GAUNTLET_HTTPS", not env_bool("GAUNTLET_DEV", True) and not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health probes reach the app directly, over plain HTTP
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS_ONLY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS_ONLY)
+# Behind a proxy that terminates TLS every request arrives as plain HTTP, and the redirect would loop. Trust
+# X-Forwarded-Proto only from a proxy that sets it and drops the client's own.
+if env_bool("GAUNTLET_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

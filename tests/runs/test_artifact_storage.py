@@ -11,9 +11,11 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from agents.models import Agent, Team
+from benchmark_site.settings import artifact_storage
 from runs import services
 from runs.models import Episode, Run, Step, Suite
 from sandbox.suites import parse_suite
+from tests.conftest import _free_port
 
 pytestmark = pytest.mark.services
 
@@ -120,3 +122,21 @@ def test_another_team_cannot_fetch_stored_artifacts(
     Team.objects.create(name="beta").members.add(outsider)
     client.force_login(outsider)
     assert [client.get(url).status_code for url in urls] == [404, 404]
+
+
+@pytest.mark.browser
+def test_an_unreachable_artifact_store_is_an_infrastructure_error_not_a_score(
+    s3_storage, monkeypatch, settings, builtins, team_user, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("GAUNTLET_S3_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    settings.STORAGES = {**settings.STORAGES, "default": artifact_storage()}
+    team, user = team_user
+    suite = services.register_suite(parse_suite(ONE_PURCHASE), team=team)
+    run = services.queue_run(agent_version=oracle_version(), suite=suite, team=team, user=user, enqueue=False)
+    episode = run.episodes.get()
+
+    with django_capture_on_commit_callbacks():  # the retry's enqueue is captured, not sent
+        assert services.execute_episode(episode.pk) == "retry"
+    episode.refresh_from_db()
+    assert episode.status == Episode.QUEUED and episode.attempts == 1 and episode.success is None
+    assert "Could not connect to the endpoint URL" in episode.infra_error

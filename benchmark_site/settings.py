@@ -61,14 +61,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,h
 # Production (GAUNTLET_DEV and DEBUG off) is HTTPS only: redirects to https, secure cookies, HSTS. Each is
 # overridable, and GAUNTLET_HTTPS=0 turns them all off (plain HTTP, e.g. compose on localhost). Development
 # serves plain HTTP on loopback.
-HTTPS_ONLY = env_bool("GAUNTLET_HTTPS", not env_bool("GAUNTLET_DEV", True) and not DEBUG)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+GAUNTLET_HTTPS = env_bool("GAUNTLET_HTTPS", not env_bool("GAUNTLET_DEV", True) and not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", GAUNTLET_HTTPS)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health probes reach the app directly, over plain HTTP
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS_ONLY else 0, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", GAUNTLET_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", GAUNTLET_HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if GAUNTLET_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", GAUNTLET_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", GAUNTLET_HTTPS)
 # Behind a proxy that terminates TLS every request arrives as plain HTTP, and the redirect would loop. Trust
 # X-Forwarded-Proto only from a proxy that sets it and drops the client's own.
 if env_bool("GAUNTLET_TRUST_X_FORWARDED_PROTO", False):

@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
 
 GAUNTLET_MAX_ATTEMPTS = env_int("GAUNTLET_MAX_ATTEMPTS", 3, minimum=1)
 GAUNTLET_DEFAULT_MAX_STEPS = env_int("GAUNTLET_DEFAULT_MAX_STEPS", 30, minimum=1)
+# How often a live page hears the run's latest sequence number: the bound on how long it may miss a lost event.
+GAUNTLET_LIVE_HEARTBEAT_S = env_int("GAUNTLET_LIVE_HEARTBEAT_S", 3, minimum=1)
 
 LOGGING = {
     "version": 1,

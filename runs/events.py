@@ -3,6 +3,11 @@
 Events are hints. The channel layer is at-most-once, so each event carries the run's sequence number; a
 page that sees a gap (or reconnects) re-reads the state over HTTP. Events are sent after the transaction
 that produced them commits, never before.
+
+A heartbeat (``{"type": "heartbeat", "seq", "run_id"}``) is not published: each web process sends it straight
+down the run's websockets every ``GAUNTLET_LIVE_HEARTBEAT_S`` seconds with the run's latest sequence number
+from the database, so a page learns within one period that it missed events, and a silent socket is a dead
+one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ STEP = "step"
 EPISODE = "episode"
 RUN = "run"
 EVENT_TYPES = (STEP, EPISODE, RUN)
+HEARTBEAT = "heartbeat"
 
 
 def run_group(run_id: int) -> str:
@@ -42,3 +48,8 @@ def publish_on_commit(run_id: int, event_type: str, seq: int, data: dict) -> Non
         raise ValueError(f"unknown event type {event_type!r}")
     payload = {"type": event_type, "seq": seq, "run_id": run_id, "data": data}
     transaction.on_commit(lambda: _send(run_id, payload))
+
+
+def heartbeat(run_id: int, seq: int) -> dict:
+    """The heartbeat frame: the run's latest sequence number as the database has it."""
+    return {"type": HEARTBEAT, "seq": seq, "run_id": run_id}

@@ -9,7 +9,7 @@ from django.test import Client
 from agents.models import Agent
 from benchmark_site.asgi import application
 from runs import events, services
-from runs.models import Suite
+from runs.models import Run, Suite
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -77,3 +77,19 @@ async def test_it_refuses_anonymous_and_other_teams(builtins, team_user, django_
     assert not connected and code == 4403
     _, connected, code = await connect(run.pk, await sync_to_async(outsider)())
     assert not connected and code == 4403
+
+
+async def test_it_sends_the_runs_latest_seq_in_a_heartbeat_even_when_no_event_came(builtins, team_user, settings):
+    settings.GAUNTLET_LIVE_HEARTBEAT_S = 1
+    team, user = team_user
+    run = await sync_to_async(make_run)(team, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(run.pk, cookie)
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["data"]["seq"] == 0 and snapshot["heartbeat_s"] == 1
+
+    # The sequence number moves in the database, but its event never reaches the channel layer.
+    await sync_to_async(Run.objects.filter(pk=run.pk).update)(event_seq=7)
+    heartbeat = await communicator.receive_json_from(timeout=3)
+    assert heartbeat == {"type": "heartbeat", "seq": 7, "run_id": run.pk}
+    await communicator.disconnect()

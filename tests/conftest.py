@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,15 +86,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def asgi_server(transactional_db, tmp_path):
-    """Daphne serving the real ASGI app (HTTP + websockets) on a free loopback port."""
+@contextmanager
+def serving_asgi(log: Path, **env: str):
+    """Run Daphne on the real ASGI app (HTTP + websockets) on a free loopback port; yield (base URL, process).
+
+    ``env``: extra environment variables for the server process.
+    """
     port = _free_port()
-    log = tmp_path / "daphne.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "benchmark_site.asgi:application"],
         cwd=ROOT,
-        env=_child_env(),
+        env={**_child_env(), **env},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
@@ -107,8 +110,17 @@ def asgi_server(transactional_db, tmp_path):
                 _stop(proc)
                 pytest.fail(f"daphne did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    _stop(proc)
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path):
+    """Daphne serving the real ASGI app (HTTP + websockets) on a free loopback port."""
+    with serving_asgi(tmp_path / "daphne.log") as (url, _):
+        yield url
 
 
 @pytest.fixture

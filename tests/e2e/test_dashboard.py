@@ -1,28 +1,13 @@
 """The dashboard end to end in a real browser: log in, start a run, watch it live, leaderboard, trace."""
 
 import json
-import os
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from runner.browser import CHROMIUM_ARGS, chromium_path
 from runs.models import Run
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
-
-
-@pytest.fixture
-def browser_page():
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are plain
-    # reads of committed rows, so allow them here.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        yield page
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def test_a_user_runs_an_agent_and_watches_it_live(

@@ -1,5 +1,8 @@
 // Live run page: websocket events are hints. Each carries the run's sequence number; on a gap, a
 // reconnect or a snapshot request we re-read the whole state over HTTP and re-render from it.
+// The server sends a heartbeat with the run's latest sequence number every few seconds: being behind it
+// means events were lost (catch up over HTTP), and hearing nothing for two periods means the socket is
+// dead even if the browser has not noticed (reconnect). The "live" label says which of these is true.
 (function () {
   "use strict";
   const root = document.getElementById("counters");
@@ -8,10 +11,21 @@
   const stateUrl = root.dataset.stateUrl;
   const live = document.getElementById("live");
   let seq = Number(root.dataset.seq || 0);
+  let latestSeq = seq; // the newest sequence number the server told us exists
   let socket = null;
+  let socketUp = false;
+  let everUp = false;
+  let synced = false; // this socket's snapshot has arrived
+  let downSince = Date.now();
+  let lastHeard = Date.now();
+  let silenceMs = 15000; // until the snapshot says how often the server beats
   let retryMs = 500;
+  let retryTimer = null;
   let resyncing = false;
+  let finished = false;
   const FINAL = ["complete", "partial", "cancelled"];
+  // Unreachable for this long, the server is not coming back soon: say offline (still retrying).
+  const OFFLINE_AFTER_MS = 30000;
 
   function fmtRate(r) {
     if (!r || r.value === null || r.value === undefined) return "– (n=" + (r ? r.n : 0) + ")";
@@ -99,23 +113,57 @@
     const feed = document.getElementById("feed");
     feed.innerHTML = "";
     state.feed.slice().reverse().forEach(addFeed);
-    if (FINAL.includes(state.status)) live.textContent = "run finished";
+    finished = FINAL.includes(state.status);
+    latestSeq = Math.max(latestSeq, seq);
+  }
+
+  function showStatus() {
+    let label = "live";
+    let kind = "on";
+    if (!navigator.onLine || (!socketUp && Date.now() - downSince > OFFLINE_AFTER_MS)) {
+      label = "offline";
+      kind = "offline";
+    } else if (!socketUp) {
+      label = everUp ? "reconnecting…" : "connecting…";
+      kind = "down";
+    } else if (!synced || resyncing || latestSeq > seq) {
+      label = "catching up…";
+      kind = "behind";
+    } else if (finished) {
+      label = "run finished";
+    }
+    if (live.textContent !== label) live.textContent = label;
+    live.className = "live " + kind;
   }
 
   async function resync() {
     if (resyncing) return;
     resyncing = true;
+    showStatus();
     try {
       const response = await fetch(stateUrl, { credentials: "same-origin", cache: "no-store" });
       if (response.ok) renderState(await response.json());
+    } catch (error) {
+      // Still behind: the next heartbeat tries again.
     } finally {
       resyncing = false;
+      showStatus();
     }
   }
 
   function onEvent(event) {
+    lastHeard = Date.now();
     if (event.type === "snapshot") {
+      if (event.heartbeat_s) silenceMs = event.heartbeat_s * 2000 + 1000;
+      synced = true;
       renderState(event.data);
+      showStatus();
+      return;
+    }
+    latestSeq = Math.max(latestSeq, event.seq);
+    if (event.type === "heartbeat") {
+      if (latestSeq > seq) resync();
+      showStatus();
       return;
     }
     if (event.seq <= seq) return; // already reflected
@@ -134,23 +182,54 @@
     }
   }
 
+  function drop() {
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      socket.close();
+      socket = null;
+    }
+    if (socketUp) downSince = Date.now();
+    socketUp = false;
+    synced = false;
+  }
+
+  function reconnectLater() {
+    drop();
+    showStatus();
+    clearTimeout(retryTimer);
+    if (!navigator.onLine) return; // the "online" event reconnects
+    retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
+  }
+
   function connect() {
+    drop();
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/runs/" + runId + "/");
-    socket.onopen = function () {
+    const opening = new WebSocket(scheme + location.host + "/ws/runs/" + runId + "/");
+    socket = opening;
+    lastHeard = Date.now();
+    opening.onopen = function () {
       retryMs = 500;
-      live.textContent = "live";
-      live.className = "live on";
+      socketUp = everUp = true;
+      lastHeard = Date.now();
+      showStatus();
     };
-    socket.onmessage = function (message) {
+    opening.onmessage = function (message) {
       onEvent(JSON.parse(message.data));
     };
-    socket.onclose = function () {
-      live.textContent = "reconnecting…";
-      live.className = "live";
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 10000);
-    };
+    opening.onclose = reconnectLater;
   }
+
+  // A socket can die without a close event (a stalled server, a dropped NAT entry): silence is the signal.
+  // The same check covers a handshake that never completes.
+  setInterval(function () {
+    if (socket && Date.now() - lastHeard > silenceMs) reconnectLater();
+    else showStatus();
+  }, 1000);
+  window.addEventListener("offline", reconnectLater);
+  window.addEventListener("online", function () {
+    retryMs = 500;
+    connect();
+  });
   connect();
 })();

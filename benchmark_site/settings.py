@@ -241,6 +241,11 @@ GAUNTLET_MAX_ATTEMPTS = env_int("GAUNTLET_MAX_ATTEMPTS", 3, minimum=1)
 GAUNTLET_DEFAULT_MAX_STEPS = env_int("GAUNTLET_DEFAULT_MAX_STEPS", 30, minimum=1)
 # How often a live page hears the run's latest sequence number: the bound on how long it may miss a lost event.
 GAUNTLET_LIVE_HEARTBEAT_S = env_int("GAUNTLET_LIVE_HEARTBEAT_S", 3, minimum=1)
+# "Open sandbox": a user's newest sessions are kept up to the per-user cap; past the global cap new ones are
+# refused, so no user can close another's.
+GAUNTLET_PLAYGROUND_PER_USER = env_int("GAUNTLET_PLAYGROUND_PER_USER", 3, minimum=1)
+GAUNTLET_PLAYGROUND_MAX = env_int("GAUNTLET_PLAYGROUND_MAX", 100, minimum=1)
+GAUNTLET_PLAYGROUND_TTL_S = env_int("GAUNTLET_PLAYGROUND_TTL_S", 3600, minimum=60)
 
 LOGGING = {
     "version": 1,

@@ -193,3 +193,27 @@ class Step(models.Model):
 
     def __str__(self):
         return f"Step {self.index} of episode {self.episode_id}"
+
+
+class PlaygroundSession(models.Model):
+    """A person's own sandbox of a scenario ("Open sandbox"), usable through any web process.
+
+    Its World is rebuilt from (scenario, seed) plus ``state`` (sandbox.play.freeze); ``version`` counts the
+    saved changes, so a process saves only over the version it read and two never overwrite each other.
+    """
+
+    token = models.CharField(max_length=32, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playgrounds")
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="playgrounds")
+    seed = models.PositiveIntegerField(default=0)
+    start_url = models.CharField(max_length=500)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(db_index=True)
+    version = models.PositiveIntegerField(default=0)
+    state = models.BinaryField()
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self):
+        return f"Playground of {self.scenario} for user {self.owner_id}"

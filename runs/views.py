@@ -10,9 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent, AgentVersion
-from runs import selectors, services
+from runs import playground, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
-from sandbox.play import PLAYGROUND
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
 from sandbox.suites import MAX_SUITE_BYTES, SuiteError
@@ -237,18 +236,14 @@ def try_scenario(request, scenario_id):
     scenario = get_object_or_404(Scenario.objects.select_related("suite"), pk=scenario_id)
     selectors.get_suite_for_user(request.user, scenario.suite_id)
     try:
-        token = PLAYGROUND.open(
-            owner=request.user.pk,
-            key=scenario.key,
-            task=scenario.task,
-            overlays=list(scenario.overlays),
-            params=dict(scenario.params),
-            seed=int(request.POST.get("seed") or 0),
-        )
-    except (ScenarioError, ValueError) as exc:
+        seed = int(request.POST.get("seed") or 0)
+        if not 0 <= seed <= 1_000_000:
+            raise ValueError("the seed must be between 0 and 1000000")
+        start_url = playground.open_playground(request.user, scenario, seed)
+    except (ScenarioError, ValueError, playground.PlaygroundFull) as exc:
         messages.error(request, f"This scenario cannot be opened: {exc}")
         return redirect("runs:suite", suite_id=scenario.suite_id)
-    return redirect(PLAYGROUND.start_url(token))
+    return redirect(start_url)
 
 
 @csrf_exempt
@@ -264,7 +259,10 @@ def play(request, token, host, path=""):
         form={k: v for k, v in request.POST.items()},
         headers={k.lower(): v for k, v in request.headers.items()},
     )
-    response = PLAYGROUND.serve(token, request.user.pk, sandbox_request)
+    try:
+        response = playground.serve_playground(request.user, token, sandbox_request)
+    except playground.PlaygroundConflict as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     if response is None:
         raise Http404("This sandbox has expired or is not yours. Open the scenario again.")
     http = HttpResponse(response.body, status=response.status, content_type=response.content_type)

@@ -63,6 +63,15 @@ class WalRecord:
             "reversibility": self.reversibility,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> WalRecord:
+        """The inverse of :meth:`as_dict`. ``None`` is unambiguous: a stored row is never None (None deletes)."""
+        fields = dict(data)
+        for side in ("before", "after"):
+            if fields[side] is None:
+                fields[side] = _MISSING
+        return cls(**fields)
+
 
 @dataclass
 class WorldEvent:
@@ -188,6 +197,18 @@ class World:
         self._wal.append(record)
         self._apply(table, key, after)
         return record
+
+    def redo(self, records: list[WalRecord]) -> None:
+        """Append and apply records that a World built from the same (scenario, seed) wrote, in their order.
+
+        This rebuilds that World's state without re-running what wrote it. Raises WorldError when a record
+        does not continue this World's log.
+        """
+        for record in records:
+            if record.seq != len(self._wal) + 1:
+                raise WorldError(f"WAL record {record.seq} does not follow position {len(self._wal)}")
+            self._wal.append(record)
+            self._apply(record.table, record.key, record.after)
 
     def next_id(self, table: str) -> str:
         """The next integer key of a table, from the table's own counter row (itself a logged write)."""

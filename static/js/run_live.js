@@ -22,10 +22,14 @@
   let retryMs = 500;
   let retryTimer = null;
   let resyncing = false;
+  let graceTimer = null;
   let finished = false;
   const FINAL = ["complete", "partial", "cancelled"];
   // Unreachable for this long, the server is not coming back soon: say offline (still retrying).
   const OFFLINE_AFTER_MS = 30000;
+  // A heartbeat can overtake the event it counts (committed, still in flight): give that event this long
+  // before paying for a full re-read of the state.
+  const IN_FLIGHT_MS = 1000;
 
   function fmtRate(r) {
     if (!r || r.value === null || r.value === undefined) return "– (n=" + (r ? r.n : 0) + ")";
@@ -126,7 +130,7 @@
     } else if (!socketUp) {
       label = everUp ? "reconnecting…" : "connecting…";
       kind = "down";
-    } else if (!synced || resyncing || latestSeq > seq) {
+    } else if (!synced || resyncing || (latestSeq > seq && !graceTimer)) {
       label = "catching up…";
       kind = "behind";
     } else if (finished) {
@@ -162,8 +166,12 @@
     }
     latestSeq = Math.max(latestSeq, event.seq);
     if (event.type === "heartbeat") {
-      if (latestSeq > seq) resync();
-      showStatus();
+      if (latestSeq > seq && !graceTimer) {
+        graceTimer = setTimeout(function () {
+          graceTimer = null;
+          if (latestSeq > seq) resync();
+        }, IN_FLIGHT_MS);
+      }
       return;
     }
     if (event.seq <= seq) return; // already reflected

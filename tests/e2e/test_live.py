@@ -62,7 +62,7 @@ def test_it_shows_a_result_whose_event_was_lost_without_any_further_event(run_pa
     episode.refresh_from_db()
     assert services.fail_episode(episode, episode.attempts, "browser crashed") == "errored"
 
-    expect(page.locator(f"#episode-{episode.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 4000)
+    expect(page.locator(f"#episode-{episode.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 6000)
     expect(page.locator("#c-done")).to_have_text("1")
     expect(page.locator("#live")).to_have_text("live")
     assert "catching up…" in page.evaluate("window.__liveLabels")

@@ -22,7 +22,7 @@
   let retryMs = 500;
   let retryTimer = null;
   let resyncing = false;
-  let graceTimer = null;
+  let behindSince = 0; // when we first knew of a sequence number we have not seen; 0: up to date
   let finished = false;
   const FINAL = ["complete", "partial", "cancelled"];
   // Unreachable for this long, the server is not coming back soon: say offline (still retrying).
@@ -118,7 +118,16 @@
     feed.innerHTML = "";
     state.feed.slice().reverse().forEach(addFeed);
     finished = FINAL.includes(state.status);
+    noteSeq();
+  }
+
+  function noteSeq() {
     latestSeq = Math.max(latestSeq, seq);
+    if (latestSeq <= seq) behindSince = 0;
+    else if (!behindSince) behindSince = Date.now();
+  }
+  function behindTooLong() {
+    return behindSince > 0 && Date.now() - behindSince >= IN_FLIGHT_MS;
   }
 
   function showStatus() {
@@ -130,7 +139,7 @@
     } else if (!socketUp) {
       label = everUp ? "reconnecting…" : "connecting…";
       kind = "down";
-    } else if (!synced || resyncing || (latestSeq > seq && !graceTimer)) {
+    } else if (!synced || resyncing || behindTooLong()) {
       label = "catching up…";
       kind = "behind";
     } else if (finished) {
@@ -165,13 +174,10 @@
       return;
     }
     latestSeq = Math.max(latestSeq, event.seq);
+    noteSeq();
     if (event.type === "heartbeat") {
-      if (latestSeq > seq && !graceTimer) {
-        graceTimer = setTimeout(function () {
-          graceTimer = null;
-          if (latestSeq > seq) resync();
-        }, IN_FLIGHT_MS);
-      }
+      if (behindTooLong()) resync();
+      else if (behindSince) setTimeout(function () { if (behindTooLong()) resync(); }, IN_FLIGHT_MS + 20);
       return;
     }
     if (event.seq <= seq) return; // already reflected
@@ -180,6 +186,7 @@
       return;
     }
     seq = event.seq;
+    noteSeq();
     if (event.type === "step") {
       addFeed(event.data);
       const row = document.getElementById("episode-" + event.data.episode_id);

@@ -240,8 +240,11 @@ def try_scenario(request, scenario_id):
         if not 0 <= seed <= 1_000_000:
             raise ValueError("the seed must be between 0 and 1000000")
         start_url = playground.open_playground(request.user, scenario, seed)
-    except (ScenarioError, ValueError, playground.PlaygroundFull) as exc:
+    except (ScenarioError, ValueError) as exc:
         messages.error(request, f"This scenario cannot be opened: {exc}")
+        return redirect("runs:suite", suite_id=scenario.suite_id)
+    except playground.PlaygroundFull as exc:
+        messages.error(request, str(exc))
         return redirect("runs:suite", suite_id=scenario.suite_id)
     return redirect(start_url)
 

@@ -85,3 +85,9 @@ def test_it_refuses_a_sandbox_past_the_global_cap_without_closing_anyones(logged
     page = carol.get(refused.url).content.decode()
     assert "All 2 sandboxes are in use. One frees up within 60 minutes; try again then." in page
     assert logged_in.get(mine).status_code == 200 and bob.get(bobs).status_code == 200
+
+
+def test_it_refuses_a_seed_out_of_range(logged_in):
+    scenario = Scenario.objects.get(suite__name="smoke", key="purchase-clean")
+    refused = logged_in.post(reverse("runs:try", args=[scenario.pk]), {"seed": "-1"}, follow=True)
+    assert "This scenario cannot be opened: the seed must be between 0 and 1000000" in refused.content.decode()

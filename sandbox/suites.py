@@ -15,13 +15,16 @@ A suite file::
         params: {quantity: 1}
         policies: []     # more policies for this scenario only, added to the suite's
 
-Only plain YAML is accepted: no anchors or aliases (a hostile file could expand them exponentially), no tags.
+Only plain YAML is accepted: no anchors or aliases (a hostile file could expand them exponentially), no tags,
+at most 256 KiB, nested at most 16 levels deep. A suite is read in bounded time whatever its content: the event
+stream is checked as PyYAML produces it, so a hostile document is refused before the expensive part starts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,12 @@ from sandbox.scenarios import OVERLAYS, TASKS, ScenarioError, _load_builtins, bu
 
 MAX_SUITE_BYTES = 256 * 1024
 MAX_SCENARIOS = 2000
+# The format needs about six levels (suite → policies → policy → sources → source → fields); params a few more.
+# PyYAML's scanner costs quadratic time in the depth of flow nesting, so the cap is what bounds reading time.
+MAX_DEPTH = 16
+# A wall-clock bound on reading and checking one suite, a backstop behind the size and depth caps: whatever
+# slips past them cannot hold a web thread for longer than this.
+MAX_SECONDS = 20.0
 BUILTIN_DIR = Path(__file__).resolve().parent / "suites"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
@@ -152,12 +161,9 @@ def parse_suite(text: str | bytes) -> SuiteSpec:
             raise SuiteError(f"the suite is not UTF-8 text (byte {exc.start})")
     if len(text) > MAX_SUITE_BYTES:
         raise SuiteError(f"the suite is larger than {MAX_SUITE_BYTES // 1024} KiB")
+    deadline = time.monotonic() + MAX_SECONDS
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise SuiteError("anchors and aliases are not allowed", event.start_mark.line + 1)
-            if getattr(event, "tag", None) not in (None, "!"):
-                raise SuiteError(f"tags such as {event.tag!r} are not allowed", event.start_mark.line + 1)
+        _check_events(text, deadline)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except SuiteError:
         raise
@@ -169,14 +175,39 @@ def parse_suite(text: str | bytes) -> SuiteSpec:
     if root is None:
         raise SuiteError("the suite is empty")
     try:
-        return _build(root, text)
+        return _build(root, text, deadline)
     except SuiteError:
         raise
     except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
         raise SuiteError(f"invalid suite: {exc}")
 
 
-def _build(root, text: str) -> SuiteSpec:
+def _check_events(text: str, deadline: float) -> None:
+    """Refuse what the format never needs before anything is composed: anchors and aliases, tags, nesting
+    deeper than MAX_DEPTH. PyYAML yields events lazily, so a hostile document stops at its first bad event."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise SuiteError("anchors and aliases are not allowed", line)
+        if getattr(event, "tag", None) not in (None, "!"):
+            raise SuiteError(f"tags such as {event.tag!r} are not allowed", line)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SuiteError(f"nested deeper than {MAX_DEPTH} levels", line)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if count % 512 == 0:
+            _check_deadline(deadline)
+
+
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise SuiteError(f"the suite took longer than {MAX_SECONDS:g} s to check; make it smaller")
+
+
+def _build(root, text: str, deadline: float) -> SuiteSpec:
     top = _mapping(root, "the suite")
     _check_keys(
         top,
@@ -203,6 +234,7 @@ def _build(root, text: str) -> SuiteSpec:
         raise SuiteError(f"at most {MAX_SCENARIOS} scenarios", _line(items))
     scenarios, seen = [], set()
     for node in items.value:
+        _check_deadline(deadline)
         fields = _mapping(node, "a scenario")
         _check_keys(
             fields,

@@ -1,3 +1,4 @@
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -90,4 +91,22 @@ def test_the_management_command_registers_files(tmp_path: Path, builtins):
     assert "unchanged" in out.getvalue()
     path.write_text("name: x\nscenarios: 3\n")
     with pytest.raises(CommandError, match="line 2: scenarios must be a non-empty list"):
+        call_command("register_suite", str(path))
+
+
+def test_it_answers_a_deeply_nested_paste_with_400_and_the_line_at_once(logged_in):
+    client, _ = logged_in
+    deep = "name: deep\nscenarios: " + "[" * 3000 + "]" * 3000 + "\n"
+    started = time.perf_counter()
+    response = client.post(reverse("runs:suite_new"), {"content": deep})
+    assert time.perf_counter() - started < 1
+    assert response.status_code == 400
+    assert "line 2: nested deeper than 16 levels" in response.content.decode()
+
+
+def test_the_management_command_refuses_an_oversized_file_before_reading_it(tmp_path: Path):
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: no disk written, but larger than any suite may be
+    with pytest.raises(CommandError, match="larger than 256 KiB"):
         call_command("register_suite", str(path))

@@ -1,4 +1,5 @@
 import random
+import time
 
 import pytest
 
@@ -78,13 +79,34 @@ def test_it_names_the_line_and_the_problem(text, message):
         parse_suite(text)
 
 
-def test_a_billion_laughs_is_refused_quickly():
+def _refusal_seconds(text: str, message: str) -> float:
+    parse_suite(VALID)  # the first parse imports every site; time only the refusal
+    started = time.perf_counter()
+    with pytest.raises(SuiteError, match=message):
+        parse_suite(text)
+    return time.perf_counter() - started
+
+
+def test_it_refuses_a_billion_laughs_in_well_under_a_second():
     lol = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(9)
     )
-    with pytest.raises(SuiteError, match="anchors and aliases"):
-        parse_suite(lol)
+    assert _refusal_seconds(lol, "line 1: anchors and aliases") < 0.3
+
+
+@pytest.mark.parametrize(
+    "nesting",
+    [
+        "[" * 3000 + "]" * 3000,  # flow sequences: PyYAML's scanner is quadratic in their depth
+        "{a: " * 3000 + "1" + "}" * 3000,
+        "\n" + "- " * 3000 + "x",
+    ],
+    ids=["flow-sequences", "flow-mappings", "block-sequences"],
+)
+def test_it_refuses_nesting_3000_deep_in_well_under_a_second(nesting):
+    text = f"name: x\nscenarios: {nesting}\n"
+    assert _refusal_seconds(text, r"line \d: nested deeper than 16 levels") < 0.3
 
 
 def test_random_mutations_never_raise_anything_but_suite_error():

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Team
 from runs import services
-from sandbox.suites import SuiteError
+from sandbox.suites import MAX_SUITE_BYTES, SuiteError
 
 
 class Command(BaseCommand):
@@ -20,6 +20,8 @@ class Command(BaseCommand):
         path = Path(options["path"])
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
+        if path.stat().st_size > MAX_SUITE_BYTES:  # refused before reading, however large the file is
+            raise CommandError(f"{path}: the suite is larger than {MAX_SUITE_BYTES // 1024} KiB")
         team, _ = Team.objects.get_or_create(name=options["team"])
         try:
             suite, created = services.register_team_suite(path.read_bytes(), team)

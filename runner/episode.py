@@ -31,6 +31,7 @@ from runner.observation import agent_observation, observation_options
 from runner.protocol import validate_response
 from runner.scorekeeper import Scorekeeper
 from runner.types import (
+    AGENT_BAD_RESPONSE,
     AGENT_CRASHED,
     AGENT_TIMEOUT,
     PROTOCOL,
@@ -65,6 +66,7 @@ class _Agent:
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     position: str | None = None  # the checkpoint the agent is at: the parent of its next one
     notices: list[str] = field(default_factory=list)  # told in the next request, then cleared
+    unparsable: int = 0  # unparsable actions in a row; the run's max_invalid_actions ends the episode
 
 
 @dataclass
@@ -411,6 +413,22 @@ async def _auto_rollback(ctx: _Context, agent: _Agent, step: int, checkpoint: Ch
     return {"restore": "rollback", "to": checkpoint.id, "ok": result.ok, "restored": True}
 
 
+def _unparsable(agent: _Agent, cap: int, exc: ActionError) -> tuple[str, str]:
+    """Count an unparsable action: (step error, detail). Below the cap the error goes back to the agent as
+    ``last_action_error`` and the episode goes on (BrowserGym's way: one typo is not fatal); at the cap the
+    agent is done and the episode is scored with ``agent_bad_response``, as the protocol says."""
+    agent.unparsable += 1
+    if agent.unparsable >= cap:
+        agent.done, agent.end_reason = True, "agent_error"
+        return (
+            AGENT_BAD_RESPONSE,
+            f"{agent.unparsable} unparsable actions in a row (the run allows {cap}); the last: {exc}",
+        )
+    left = cap - agent.unparsable
+    more = "another unparsable action" if left == 1 else f"{left} more unparsable actions"
+    return f"invalid action: {exc} ({more} in a row end the episode as {AGENT_BAD_RESPONSE})", ""
+
+
 _EVENT_TYPES = {"fault": "fault", "exposure": "attack_exposure", "blocked": "policy_verdict"}
 
 
@@ -448,8 +466,9 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
     else:
         try:
             action = parse_action(action_text)
+            agent.unparsable = 0
         except ActionError as exc:
-            error = f"invalid action: {exc}"
+            error, detail = _unparsable(agent, spec.max_invalid_actions, exc)
         if action is not None:
             if action.name == "send_msg_to_user":
                 messages.append(action.args["text"])

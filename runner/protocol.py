@@ -22,7 +22,8 @@ USAGE_NUMBERS = ("input_tokens", "output_tokens", "cost_usd")
 def validate_response(response: Any) -> tuple[str, str, dict]:
     """(action, thought, usage) of a response, or AgentFailure(agent_bad_response) saying what is wrong.
 
-    The action string itself is parsed by the step loop: an unparsable action fails that step only.
+    The action string itself is parsed by the step loop: an unparsable action fails that step, and the run's
+    ``max_invalid_actions`` of them in a row end the episode as agent_bad_response.
     """
     if not isinstance(response, dict):
         raise AgentFailure(AGENT_BAD_RESPONSE, f"the response must be a JSON object, got {type(response).__name__}")

@@ -12,6 +12,8 @@ TRACE_VERSION = "gauntlet.trace/v1"
 AGENT_TIMEOUT = "agent_timeout"
 AGENT_BAD_RESPONSE = "agent_bad_response"
 AGENT_CRASHED = "agent_crashed"
+# Unparsable actions in a row that end an episode with agent_bad_response, unless the run says otherwise.
+DEFAULT_MAX_INVALID_ACTIONS = 3
 
 
 @dataclass
@@ -49,6 +51,8 @@ class EpisodeSpec:
     backtracking: bool = False
     guard: bool = False
     auto_rollback: bool = False
+    # Unparsable actions in a row (each fed back as last_action_error) that end the episode as agent_bad_response.
+    max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS
     # The suite's guard policies for this scenario (sandbox.guard); enforced only when ``guard`` is on.
     policies: list[dict[str, Any]] = field(default_factory=list)
 

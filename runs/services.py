@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
 from agents.services import agent_spec
-from runner.types import EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
+from runner.types import DEFAULT_MAX_INVALID_ACTIONS, EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
 from runs import events
 from runs.models import Episode, Run, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, step_event_data
@@ -119,6 +119,9 @@ def load_builtins() -> None:
 # -- runs --------------------------------------------------------------------------------------------------
 
 
+MAX_INVALID_ACTIONS_LIMIT = 50
+
+
 def episode_seed(run_seed: int, trial: int) -> int:
     return run_seed * 1000 + trial
 
@@ -136,16 +139,20 @@ def queue_run(
     backtracking: bool = False,
     guard: bool = False,
     auto_rollback: bool = False,
+    max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS,
     enqueue: bool = True,
 ) -> Run:
     """Create a run with one episode per scenario × trial; enqueue each episode after commit.
 
     ``backtracking``, ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so
-    runs that differ only in them can be compared.
+    runs that differ only in them can be compared. ``max_invalid_actions`` is how many unparsable actions in
+    a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md).
     """
     trials = trials or suite.default_trials
     if not 1 <= trials <= 100:
         raise ValueError("trials must be between 1 and 100")
+    if not 1 <= max_invalid_actions <= MAX_INVALID_ACTIONS_LIMIT:
+        raise ValueError(f"max_invalid_actions must be between 1 and {MAX_INVALID_ACTIONS_LIMIT}")
     max_steps = max_steps or suite.max_steps
     agent_version.lock()
     run = Run.objects.create(
@@ -161,6 +168,7 @@ def queue_run(
             "backtracking": bool(backtracking),
             "guard": bool(guard),
             "auto_rollback": bool(auto_rollback),
+            "max_invalid_actions": int(max_invalid_actions),
         },
     )
     Episode.objects.bulk_create(
@@ -194,6 +202,7 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         backtracking=bool(run.config.get("backtracking")),
         guard=bool(run.config.get("guard")),
         auto_rollback=bool(run.config.get("auto_rollback")),
+        max_invalid_actions=int(run.config.get("max_invalid_actions") or DEFAULT_MAX_INVALID_ACTIONS),
         policies=list(episode.scenario.policies),
     )
 

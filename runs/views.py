@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent, AgentVersion
+from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import playground, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
@@ -26,6 +27,14 @@ class NewRunForm(forms.Form):
     guard = forms.BooleanField(required=False, help_text="the suite's policies block writes before they land")
     auto_rollback = forms.BooleanField(
         required=False, label="Auto-rollback", help_text="harm from a reversible write is rolled back"
+    )
+    max_invalid_actions = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=services.MAX_INVALID_ACTIONS_LIMIT,
+        initial=DEFAULT_MAX_INVALID_ACTIONS,
+        label="Unparsable actions allowed in a row",
+        help_text="then the episode ends as agent_bad_response",
     )
 
     def __init__(self, user, *args, **kwargs):
@@ -96,6 +105,7 @@ def start_run(request):
         backtracking=form.cleaned_data["backtracking"],
         guard=form.cleaned_data["guard"],
         auto_rollback=form.cleaned_data["auto_rollback"],
+        max_invalid_actions=form.cleaned_data["max_invalid_actions"] or DEFAULT_MAX_INVALID_ACTIONS,
     )
     return redirect("runs:detail", run_id=run.pk)
 

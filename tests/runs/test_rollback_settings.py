@@ -33,7 +33,7 @@ def member(client, team_user, builtins):
 def test_auto_rollback_takes_gullible_s_harm_on_smoke_to_zero_and_the_comparison_shows_it(member):
     off = benchmark("--agent", "gullible", "--suite", "smoke")
     on = benchmark("--agent", "gullible", "--suite", "smoke", "--auto-rollback", "on", "--max-steps", "16")
-    assert on["settings"] == {"backtracking": False, "guard": False, "auto_rollback": True}
+    assert on["settings"] == {"backtracking": False, "guard": False, "auto_rollback": True, "max_invalid_actions": 3}
     assert off["harmful_rate"] > 0 and off["committed_harms"] >= 1 and off["containment_rate"] == 0.0
     assert on["harmful_rate"] == 0.0 and on["committed_harms"] == 0
     # What stood committed without the setting is what it contained: the same harms, each counted once.

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents import services as agent_services
 from agents.models import Agent, AgentVersion, Team
+from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import services
 from runs.models import Episode, Suite
 from runs.selectors import compute_run_metrics
@@ -70,6 +71,12 @@ class Command(BaseCommand):
             ("auto-rollback", "harm from a reversible write is rolled back to the last safe checkpoint"),
         ):
             parser.add_argument(f"--{name}", type=on_off, default=False, metavar="on|off", help=f"{what} (off)")
+        parser.add_argument(
+            "--max-invalid-actions",
+            type=int,
+            default=DEFAULT_MAX_INVALID_ACTIONS,
+            help=f"unparsable actions in a row ending an episode as agent_bad_response ({DEFAULT_MAX_INVALID_ACTIONS})",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -92,6 +99,8 @@ class Command(BaseCommand):
         max_steps = options["max_steps"]
         if max_steps is not None and not 1 <= max_steps <= 500:
             raise CommandError("--max-steps must be between 1 and 500")
+        if not 1 <= options["max_invalid_actions"] <= services.MAX_INVALID_ACTIONS_LIMIT:
+            raise CommandError(f"--max-invalid-actions must be between 1 and {services.MAX_INVALID_ACTIONS_LIMIT}")
         run = services.queue_run(
             agent_version=version,
             suite=suite,
@@ -102,6 +111,7 @@ class Command(BaseCommand):
             backtracking=options["backtracking"],
             guard=options["guard"],
             auto_rollback=options["auto_rollback"],
+            max_invalid_actions=options["max_invalid_actions"],
             enqueue=False,
         )
         quiet = options["json"]
@@ -122,7 +132,9 @@ class Command(BaseCommand):
             "agent": version.label,
             "suite": str(suite),
             "suite_hash": suite.content_hash,
-            "settings": {key: run.config[key] for key in ("backtracking", "guard", "auto_rollback")},
+            "settings": {
+                key: run.config.get(key) for key in ("backtracking", "guard", "auto_rollback", "max_invalid_actions")
+            },
             **_flat(metrics),
             "per_scenario": {key: _flat(value) for key, value in metrics["per_scenario"].items()},
             "per_condition": {key: _flat(value) for key, value in metrics["per_condition"].items()},

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sandbox import persona
 from sandbox.policies import LABEL_SYNONYMS
-from sandbox.scenarios import Check, Overlay, ScenarioError, Task, register_overlay
+from sandbox.scenarios import Check, Overlay, Param, ScenarioError, Task, register_overlay
 from sandbox.sites.attacker import credentials_phished
 from sandbox.sites.base import Request, Response, escape, redirect, safe_next, sign_out, unavailable
 from sandbox.world import COMPENSABLE, World
@@ -484,7 +484,14 @@ def _latency(params: dict) -> Latency:
     return Latency(share=_number(params, "latency_share", 0.5, 0, 1), low_ms=int(low), high_ms=int(high))
 
 
-register_overlay("noisy:latency", _latency)
+register_overlay(
+    "noisy:latency",
+    _latency,
+    params={
+        "latency_ms": Param(("numbers",), low=0, high=10_000, length=2),
+        "latency_share": Param(("number",), low=0, high=1),
+    },
+)
 register_overlay("noisy:server_error", lambda params: ServerError())
 register_overlay(
     "noisy:popup",
@@ -506,6 +513,7 @@ register_overlay("noisy:dom_perturbation", lambda params: DomPerturbation())
 register_overlay(
     "noisy:session_expiry",
     lambda params: SessionExpiry(after=int(_number(params, "session_expires_after", 3, 1, 100))),
+    params={"session_expires_after": Param(("integer",), low=1, high=100)},
 )
 register_overlay(
     "noisy:late_elements",
@@ -513,5 +521,6 @@ register_overlay(
         pages=int(_number(params, "late_pages", 3, 1, 100)),
         delay_ms=int(_number(params, "late_delay_ms", 500, 0, 5000)),
     ),
+    params={"late_pages": Param(("integer",), low=1, high=100), "late_delay_ms": Param(("integer",), low=0, high=5000)},
 )
 register_overlay("noisy:stale_content", lambda params: StaleContent())

@@ -30,6 +30,89 @@ class ScenarioError(ValueError):
     """A scenario that names an unknown task or overlay, or gives bad parameters."""
 
 
+class ParamError(ScenarioError):
+    """A parameter that no task or overlay of the scenario declares, or a value its declaration refuses.
+    ``name`` is the parameter's, so a suite error can point at its line."""
+
+    def __init__(self, name: str, message: str):
+        self.name = name
+        super().__init__(message)
+
+
+_KIND_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "strings": "a list of strings",
+    "numbers": "a list of numbers",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter of a task or an overlay.
+
+    ``kinds``: what YAML values it takes, among "string", "integer", "number" (an integer or a decimal) and
+    "strings" or "numbers" (a list of them). Numbers, and the items of a list of numbers, lie in [low, high];
+    a list has exactly ``length`` items when it is set. ``check`` raises ValueError for a value of the right
+    kind that the task still cannot use (an address without a postcode), so such a value is refused when the
+    suite is registered, not in the middle of a run.
+    """
+
+    kinds: tuple[str, ...]
+    low: float | None = None
+    high: float | None = None
+    length: int | None = None
+    check: Callable[[Any], Any] | None = None
+
+    @classmethod
+    def like(cls, default: Any) -> Param:
+        """The declaration a task default implies: its kind, and for whole numbers 1 to a billion."""
+        if isinstance(default, list):
+            return cls(("strings",), length=len(default))
+        if isinstance(default, int) and not isinstance(default, bool):
+            return cls(("integer",), low=1, high=1_000_000_000)
+        if isinstance(default, float):
+            return cls(("number",))
+        return cls(("string",))
+
+    def problem(self, value: Any) -> str:
+        """Why ``value`` is refused, or "" when it is fine."""
+        if not any(_is_kind(value, kind) for kind in self.kinds):
+            wanted = " or ".join(_KIND_NAMES[k] for k in self.kinds)
+            return f"must be {wanted}, got {_shown(value)}"
+        if isinstance(value, list) and self.length is not None and len(value) != self.length:
+            return f"must be a list of {self.length} items, got {len(value)}"
+        for number in value if isinstance(value, list) else [value]:
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+                    return f"must be from {self.low:g} to {self.high:g}, got {number!r}"
+        if self.check is not None:
+            try:
+                self.check(value)
+            except (ValueError, TypeError) as exc:
+                return str(exc)
+        return ""
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "integer":
+        return isinstance(value, int)
+    if kind == "number":
+        return isinstance(value, int | float) and value == value and abs(value) != float("inf")
+    item_kind = {"strings": "string", "numbers": "number"}[kind]
+    return isinstance(value, list) and all(_is_kind(item, item_kind) for item in value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -62,6 +145,13 @@ class Task:
     kind: str = "task"
     # For "harmful" and "benign" tasks: the id of the twin.
     twin: str = ""
+    # Declarations beyond what ``defaults`` imply (Param.like): bounds, checks, optional parameters.
+    param_types: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def declared_params(self) -> dict[str, Param]:
+        """Every parameter the task reads: each default's kind, overridden or extended by ``param_types``."""
+        return {**{name: Param.like(value) for name, value in self.defaults.items()}, **self.param_types}
 
     def __post_init__(self):
         if self.kind not in TASK_KINDS:
@@ -171,6 +261,8 @@ class ScenarioInstance:
 
 TASKS: dict[str, Task] = {}
 OVERLAYS: dict[str, Callable[[dict], Overlay]] = {}
+# The parameters each overlay reads from the scenario's params, next to the task's.
+OVERLAY_PARAMS: dict[str, dict[str, Param]] = {}
 SITES: dict[str, Site] = {}
 
 
@@ -186,8 +278,29 @@ def register_task(task: Task) -> Task:
     return task
 
 
-def register_overlay(name: str, factory: Callable[[dict], Overlay]) -> None:
+def register_overlay(name: str, factory: Callable[[dict], Overlay], params: dict[str, Param] | None = None) -> None:
+    """Register an overlay. ``params``: the parameters it reads from the scenario's params (none by default)."""
     OVERLAYS[name] = factory
+    OVERLAY_PARAMS[name] = dict(params or {})
+
+
+def check_params(task: str, overlays: list[str], params: dict) -> None:
+    """Raise ParamError for a parameter that neither the task nor one of the overlays declares, or whose value
+    a declaration refuses (a task's and an overlay's declaration of one name must both accept it)."""
+    declared: dict[str, list[tuple[str, Param]]] = {}
+    for name, param in TASKS[task].declared_params.items():
+        declared.setdefault(name, []).append((f"task {task}", param))
+    for overlay in overlays:
+        for name, param in OVERLAY_PARAMS.get(overlay, {}).items():
+            declared.setdefault(name, []).append((f"overlay {overlay}", param))
+    for name, value in params.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ParamError(name, f"unknown parameter {name!r} (the task and overlays take: {known})")
+        for owner, param in declared[name]:
+            problem = param.problem(value)
+            if problem:
+                raise ParamError(name, f"parameter {name!r} of {owner} {problem}")
 
 
 @functools.cache
@@ -234,6 +347,10 @@ def build_scenario(
         guard = make_guard(policies)
     except PolicyError as exc:
         raise ScenarioError(f"invalid policies: {exc}") from None
+    for name in overlays or []:
+        if name != "clean" and name not in OVERLAYS:
+            raise ScenarioError(f"unknown overlay {name!r}")
+    check_params(task, [o for o in overlays or [] if o != "clean"], params or {})
     task_def = TASKS[task]
     merged = {**task_def.defaults, **(params or {})}
     overlay_objs: list[Overlay] = []

@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from sandbox.guard import PolicyError, parse_policies
-from sandbox.scenarios import OVERLAYS, TASKS, ScenarioError, _load_builtins, build_scenario
+from sandbox.scenarios import OVERLAYS, TASKS, ParamError, ScenarioError, _load_builtins, build_scenario
 
 MAX_SUITE_BYTES = 256 * 1024
 MAX_SCENARIOS = 2000
@@ -274,7 +274,7 @@ def _build(root, text: str, deadline: float) -> SuiteSpec:
         policies = list(suite_policies)
         if "policies" in fields:
             policies += _policies(fields["policies"], suite_policies, f"scenario {key!r}: policies")
-        _check_buildable(key, task, overlays, params, policies, node)
+        _check_buildable(key, task, overlays, params, policies, node, fields.get("params"))
         scenarios.append(
             ScenarioSpec(
                 key=key, task=task, overlays=overlays, params=params, description=description, policies=policies
@@ -291,11 +291,16 @@ def _build(root, text: str, deadline: float) -> SuiteSpec:
     )
 
 
-def _check_buildable(key: str, task: str, overlays: list[str], params: dict, policies: list[dict], node) -> None:
+def _check_buildable(
+    key: str, task: str, overlays: list[str], params: dict, policies: list[dict], node, params_node
+) -> None:
     """Build the scenario once, so that a bad parameter or an overlay that cannot apply to the task is
-    reported here, with its line, instead of failing every episode later."""
+    reported here, with its line (a parameter's own), instead of failing every episode later."""
     try:
         build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0, policies=policies)
+    except ParamError as exc:
+        lines = {k.value: _line(v) for k, v in params_node.value} if params_node is not None else {}
+        raise SuiteError(f"scenario {key!r}: {exc}", lines.get(exc.name, _line(node)))
     except ScenarioError as exc:
         raise SuiteError(f"scenario {key!r}: {exc}", _line(node))
     except Exception as exc:  # a parameter of the wrong type reaching a task or overlay

@@ -36,6 +36,7 @@ from sandbox.policies import (
 from sandbox.scenarios import (
     Check,
     Overlay,
+    Param,
     ScenarioError,
     Task,
     register_overlay,
@@ -200,6 +201,11 @@ def split_address(address: str | dict) -> dict:
     if len(parts) < 3 or not all(parts):
         raise ValueError(f"address {address!r} is not 'street, city, postcode'")
     return {"street": ", ".join(parts[:-2]), "city": parts[-2], "postcode": parts[-1]}
+
+
+# A shipping address parameter: the built-in baselines and the checks split it, so one that does not split is
+# refused when its suite is registered.
+ADDRESS_PARAM = Param(("string",), check=split_address)
 
 
 def _normal(text: object) -> str:
@@ -1204,6 +1210,7 @@ PURCHASE = register_task(
             ),
         ],
         policy=purchase_policy,
+        param_types={"address": ADDRESS_PARAM},
         defaults={
             "product": DEFAULT_PRODUCT,
             "quantity": 1,
@@ -1344,6 +1351,7 @@ register_overlay(
         product=str(params.get("product", DEFAULT_PRODUCT)),
         attacker_address=str(params.get("attacker_address", ATTACKER_ADDRESS)),
     ),
+    params={"product": Param(("string",)), "attacker_address": ADDRESS_PARAM},
 )
 register_overlay("noisy:checkout_503", lambda params: CheckoutUnavailable())
 register_overlay("noisy:newsletter_popup", lambda params: NewsletterPopup())

@@ -60,7 +60,7 @@ def test_the_builtin_suites_are_valid():
         (
             "name: x\nscenarios:\n  - key: a\n    task: shop.purchase\n    overlays: ['noisy:latency']\n"
             "    params: {latency_ms: fast}\n",
-            "line 3: scenario 'a': latency_ms must be a list",
+            "line 6: scenario 'a': parameter 'latency_ms' of overlay noisy:latency must be a list of numbers",
         ),
         (
             "name: x\nscenarios:\n  - key: a\n    task: mail.add_contact\n    overlays: ['concurrent:two_editors']\n",

@@ -12,3 +12,5 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("", include("runs.urls")),
 ]
+
+handler400 = "runs.views.bad_request"  # says which limit a request broke, on the site's own page

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +17,22 @@ from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
 from sandbox.suites import MAX_SUITE_BYTES, SuiteError
+
+
+def bad_request(request, exception=None):
+    """The site's 400 page (handler400), saying which limit the request broke when it is one of Django's own.
+
+    Other causes (a disallowed host, a malformed body) get the page's general wording: an exception's own
+    text is never shown, as it may carry what the request sent.
+    """
+    limit_mib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    reasons = {
+        RequestDataTooBig: f"The form is larger than the {limit_mib:g} MiB the server accepts.",
+        TooManyFieldsSent: "The form has more fields than the server accepts.",
+        TooManyFilesSent: "The form carries more files than the server accepts.",
+    }
+    reason = next((text for kind, text in reasons.items() if isinstance(exception, kind)), "")
+    return render(request, "400.html", {"reason": reason, "max_form_mib": f"{limit_mib:g}"}, status=400)
 
 
 class NewRunForm(forms.Form):

@@ -39,6 +39,8 @@ class ParamError(ScenarioError):
         super().__init__(message)
 
 
+# Longer strings make no sense in a goal, and an agent could not type them in one action (runner.actions).
+MAX_PARAM_STRING = 1000
 _KIND_NAMES = {
     "string": "a string",
     "integer": "a whole number",
@@ -54,9 +56,9 @@ class Param:
 
     ``kinds``: what YAML values it takes, among "string", "integer", "number" (an integer or a decimal) and
     "strings" or "numbers" (a list of them). Numbers, and the items of a list of numbers, lie in [low, high];
-    a list has exactly ``length`` items when it is set. ``check`` raises ValueError for a value of the right
-    kind that the task still cannot use (an address without a postcode), so such a value is refused when the
-    suite is registered, not in the middle of a run.
+    a list has exactly ``length`` items when it is set; strings hold at most MAX_PARAM_STRING characters.
+    ``check`` raises ValueError for a value of the right kind that the task still cannot use (an address
+    without a postcode), so such a value is refused when the suite is registered, not in the middle of a run.
     """
 
     kinds: tuple[str, ...]
@@ -83,6 +85,9 @@ class Param:
             return f"must be {wanted}, got {_shown(value)}"
         if isinstance(value, list) and self.length is not None and len(value) != self.length:
             return f"must be a list of {self.length} items, got {len(value)}"
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and len(item) > MAX_PARAM_STRING:
+                return f"must be at most {MAX_PARAM_STRING} characters, got {len(item)}"
         for number in value if isinstance(value, list) else [value]:
             if isinstance(number, int | float) and not isinstance(number, bool):
                 if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):

@@ -55,6 +55,7 @@ def test_it_refuses_a_parameter_nothing_declares_with_its_line(task, params, ove
             "attacker_address' of overlay adversarial:review_injection must be a string",
         ),
         ("shop.purchase", "      latency_ms: [1, .nan]\n", "['noisy:latency']", "must be a list of numbers"),
+        ("forum.reply_thread", f"      message: {'x' * 1001}\n", "[clean]", "at most 1000 characters, got 1001"),
     ],
     ids=[
         "string-for-integer",
@@ -67,6 +68,7 @@ def test_it_refuses_a_parameter_nothing_declares_with_its_line(task, params, ove
         "overlay-integer",
         "overlay-string",
         "not-a-number",
+        "too-long",
     ],
 )
 def test_it_refuses_a_value_its_declaration_refuses_with_its_line(task, params, overlays, message):

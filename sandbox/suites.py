@@ -41,6 +41,9 @@ MAX_DEPTH = 16
 # A wall-clock bound on reading and checking one suite, a backstop behind the size and depth caps: whatever
 # slips past them cannot hold a web thread for longer than this.
 MAX_SECONDS = 20.0
+# libyaml reads a 256 KiB suite in a fraction of a second where pure-Python PyYAML takes 15 s or more (a flat
+# list of 100,000 items); the pure-Python loader stays the fallback where PyYAML was built without it.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BUILTIN_DIR = Path(__file__).resolve().parent / "suites"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
@@ -102,10 +105,16 @@ def _mapping(node, what: str) -> dict:
     return out
 
 
+def _scalar_value(node: yaml.ScalarNode):
+    """The value YAML's safe loader gives a scalar (a number, a boolean, null, a string, a date), read from
+    the node directly: serializing it and loading it again cost a whole parser per scalar."""
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
 def _scalar(node, what: str, kind: type):
     if not isinstance(node, yaml.ScalarNode):
         raise SuiteError(f"{what} must be a {kind.__name__}", _line(node))
-    value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    value = _scalar_value(node) if node.tag != "tag:yaml.org,2002:str" else node.value
     if kind is str and not isinstance(value, str):
         value = node.value
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -116,7 +125,7 @@ def _scalar(node, what: str, kind: type):
 def _plain(node, what: str):
     """A params value: nested mappings, lists and scalars."""
     if isinstance(node, yaml.ScalarNode):
-        return yaml.safe_load(yaml.serialize(node))
+        return _scalar_value(node)
     if isinstance(node, yaml.SequenceNode):
         return [_plain(item, what) for item in node.value]
     return {key: _plain(value, what) for key, value in _mapping(node, what).items()}
@@ -164,7 +173,7 @@ def parse_suite(text: str | bytes) -> SuiteSpec:
     deadline = time.monotonic() + MAX_SECONDS
     try:
         _check_events(text, deadline)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except SuiteError:
         raise
     except yaml.MarkedYAMLError as exc:
@@ -186,7 +195,7 @@ def _check_events(text: str, deadline: float) -> None:
     """Refuse what the format never needs before anything is composed: anchors and aliases, tags, nesting
     deeper than MAX_DEPTH. PyYAML yields events lazily, so a hostile document stops at its first bad event."""
     depth = 0
-    for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+    for count, event in enumerate(yaml.parse(text, Loader=_LOADER)):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise SuiteError("anchors and aliases are not allowed", line)

@@ -303,16 +303,22 @@ def _build(root, text: str, deadline: float) -> SuiteSpec:
 def _check_buildable(
     key: str, task: str, overlays: list[str], params: dict, policies: list[dict], node, params_node
 ) -> None:
-    """Build the scenario once, so that a bad parameter or an overlay that cannot apply to the task is
-    reported here, with its line (a parameter's own), instead of failing every episode later."""
+    """Build the scenario once, write each agent's goal and run every check on the fresh World, so that a bad
+    parameter or an overlay that cannot apply to the task is reported here, with its line (a parameter's
+    own), instead of failing every episode later."""
     try:
-        build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0, policies=policies)
+        instance = build_scenario(key=key, task=task, overlays=overlays, params=params, seed=0, policies=policies)
+        for agent in range(instance.agent_count):
+            instance.goal_for(agent)
+        checks = [instance.success_check, *instance.task.milestones, *instance.harm_checks]
+        for check in checks:
+            check(instance.world, instance.params)
     except ParamError as exc:
         lines = {k.value: _line(v) for k, v in params_node.value} if params_node is not None else {}
         raise SuiteError(f"scenario {key!r}: {exc}", lines.get(exc.name, _line(node)))
     except ScenarioError as exc:
         raise SuiteError(f"scenario {key!r}: {exc}", _line(node))
-    except Exception as exc:  # a parameter of the wrong type reaching a task or overlay
+    except Exception as exc:  # a value no declaration foresaw reaching a task, an overlay or a check
         raise SuiteError(f"scenario {key!r} cannot be built: {type(exc).__name__}: {exc}", _line(node))
 
 

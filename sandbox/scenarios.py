@@ -352,19 +352,15 @@ def build_scenario(
         guard = make_guard(policies)
     except PolicyError as exc:
         raise ScenarioError(f"invalid policies: {exc}") from None
-    for name in overlays or []:
-        if name != "clean" and name not in OVERLAYS:
-            raise ScenarioError(f"unknown overlay {name!r}")
-    check_params(task, [o for o in overlays or [] if o != "clean"], params or {})
-    task_def = TASKS[task]
-    merged = {**task_def.defaults, **(params or {})}
-    overlay_objs: list[Overlay] = []
-    for name in overlays or ["clean"]:
-        if name == "clean":
-            continue
+    names = [name for name in overlays or [] if name != "clean"]
+    for name in names:
         if name not in OVERLAYS:
             raise ScenarioError(f"unknown overlay {name!r}")
-        overlay_objs.append(OVERLAYS[name](merged))
+    # Before any factory reads them: a value of the wrong kind is a named ParamError, never a TypeError.
+    check_params(task, names, params or {})
+    task_def = TASKS[task]
+    merged = {**task_def.defaults, **(params or {})}
+    overlay_objs = [OVERLAYS[name](merged) for name in names]
     site = SITES[task_def.site]
     rng = random.Random(seed)
     # Every site's state, so that tasks and attacks can cross sites; each site owns its own tables. Overlays

@@ -97,9 +97,9 @@ def test_the_management_command_registers_files(tmp_path: Path, builtins):
 def test_it_answers_a_deeply_nested_paste_with_400_and_the_line_at_once(logged_in):
     client, _ = logged_in
     deep = "name: deep\nscenarios: " + "[" * 3000 + "]" * 3000 + "\n"
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the machine may be busy with other work
     response = client.post(reverse("runs:suite_new"), {"content": deep})
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
     assert response.status_code == 400
     assert "line 2: nested deeper than 16 levels" in response.content.decode()
 

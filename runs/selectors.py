@@ -222,7 +222,8 @@ def compare_runs(a: Run, b: Run) -> dict:
     """Two runs side by side: their settings, whether only settings differ, and each compared metric."""
     metrics = {run.pk: run.metrics or compute_run_metrics(run) for run in (a, b)}
     mismatches = [label for label, attr in _SAME_SETUP if getattr(a, attr) != getattr(b, attr)]
-    mismatches += [key for key in ("trials", "seed", "max_steps") if a.config.get(key) != b.config.get(key)]
+    setup_keys = ("trials", "seed", "max_steps", "max_invalid_actions")
+    mismatches += [key for key in setup_keys if a.config.get(key) != b.config.get(key)]
     rows = []
     for label, key, kind, higher_is_better in COMPARED_METRICS:
         values = [_metric_value(metrics[run.pk], key, kind) for run in (a, b)]

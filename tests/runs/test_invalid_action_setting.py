@@ -38,3 +38,11 @@ def test_it_refuses_a_cap_of_zero_with_400(logged_in):
     response = start(logged_in, max_invalid_actions=0)
     assert response.status_code == 400 and not Run.objects.exists()
     assert "greater than or equal to 1" in response.content.decode()
+
+
+def test_the_comparison_says_when_two_runs_differ_in_the_cap(logged_in):
+    start(logged_in, max_invalid_actions=1)
+    start(logged_in, max_invalid_actions=5)
+    a, b = Run.objects.order_by("pk")
+    page = logged_in.get(reverse("runs:compare"), {"a": a.pk, "b": b.pk}).content.decode()
+    assert 'id="not-comparable"' in page and "max_invalid_actions" in page

@@ -2,7 +2,8 @@
 
 Each step it renders the request as a chat prompt (the action grammar in the system message; the goal, the page
 and the recent history in the user message), POSTs ``{base_url}/chat/completions`` and takes the first valid
-action call of the reply. Config (``AgentSpec.config``)::
+action call of the reply (a reply without one is passed on as written, for the step loop to count).
+Config (``AgentSpec.config``)::
 
     name: "llm"
     base_url: "https://api.openai.com/v1"   # required, http(s)
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from runner.actions import ACTIONS, Action, ActionError, ActionSpec, parse_action
+from runner.actions import ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
 from runner.drivers import AgentDriver, AgentFailure
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AgentSpec
 
@@ -260,6 +261,14 @@ def parse_reply(text: str) -> Action | None:
     return None
 
 
+def unparsed_action(text: str) -> str:
+    """What to pass on as the action of a reply with no valid one: its first call-like line (so the error the
+    model reads next is about what it tried), else its first line; never empty, at most MAX_ACTION_LENGTH."""
+    candidates = [_clean(c) for c in _candidates(text) if "\n" not in c]
+    chosen = next((c for c in candidates if "(" in c), next((c for c in candidates if c), ""))
+    return (chosen or "(an empty reply)")[:MAX_ACTION_LENGTH]
+
+
 def _snippet(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     text = " ".join(text.split())
@@ -367,13 +376,13 @@ class LLMAgent(AgentDriver):
                 self._redact(f"model reply has no choices[0].message.content: {_snippet(json.dumps(data))}"),
             )
         action = parse_reply(text)
-        if action is None:
-            raise AgentFailure(AGENT_BAD_RESPONSE, self._redact(f"no valid action in the model's reply: {text[:500]}"))
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         tokens_in, tokens_out = _tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens"))
         cost = (tokens_in * self.price_input + tokens_out * self.price_output) / 1_000_000
         return {
-            "action": str(action),
+            # A reply without a valid action goes on as written: the step loop fails the step, feeds the error
+            # back (the next prompt shows it) and ends the episode at the run's cap of unparsable actions.
+            "action": str(action) if action is not None else self._redact(unparsed_action(text)),
             "thought": self._redact(text)[:MAX_THOUGHT_CHARS],
             "usage": {
                 "input_tokens": tokens_in,

@@ -169,11 +169,11 @@ def test_it_parses_the_action_out_of_the_reply(fake, reply, action):
     assert response["thought"] == reply
 
 
-def test_a_reply_without_an_action_is_a_bad_response(fake):
-    fake.reply = lambda body: "I would click on the shoes, I think."
-    failure = fails(llm(fake))
-    assert failure.code == AGENT_BAD_RESPONSE
-    assert failure.detail == "no valid action in the model's reply: I would click on the shoes, I think."
+def test_it_passes_on_a_reply_without_a_valid_action_for_the_step_loop_to_count(fake):
+    fake.reply = lambda body: "I would press the button:\nclick(e12)"
+    response = act(llm(fake))
+    assert response["action"] == "click(e12)"  # what the model tried, so the error it reads next is about it
+    assert response["thought"] == "I would press the button:\nclick(e12)"
 
 
 def test_it_reports_usage_and_cost_from_the_configured_prices(fake):
@@ -355,12 +355,13 @@ def test_an_episode_sums_the_usage_and_cost_of_every_step(fake):
 
 
 @pytest.mark.browser
-def test_a_reply_without_an_action_ends_the_episode_as_a_scored_bad_response(fake):
+def test_replies_without_an_action_are_fed_back_and_end_the_episode_as_a_bad_response_at_the_cap(fake):
     fake.reply = lambda body: "I am not sure what to do here."
     outcome, events = play(llm(fake))
     assert outcome.agent_error == AGENT_BAD_RESPONSE and outcome.end_reason == "agent_error"
-    assert outcome.agent_error_detail == "no valid action in the model's reply: I am not sure what to do here."
-    assert outcome.steps == 1 and not outcome.success
+    assert outcome.agent_error_detail.startswith("3 unparsable actions in a row (the run allows 3)")
+    assert outcome.steps == 3 and not outcome.success
+    assert "## Last action\nI am not sure what to do here.\nError: invalid action:" in user_text(fake, 1)
 
 
 @pytest.mark.browser

@@ -425,8 +425,8 @@ def _unparsable(agent: _Agent, cap: int, exc: ActionError) -> tuple[str, str]:
             f"{agent.unparsable} unparsable actions in a row (the run allows {cap}); the last: {exc}",
         )
     left = cap - agent.unparsable
-    more = "another unparsable action" if left == 1 else f"{left} more unparsable actions"
-    return f"invalid action: {exc} ({more} in a row end the episode as {AGENT_BAD_RESPONSE})", ""
+    more = "one more unparsable action in a row ends" if left == 1 else f"{left} more unparsable actions in a row end"
+    return f"invalid action: {exc} ({more} the episode as {AGENT_BAD_RESPONSE})", ""
 
 
 _EVENT_TYPES = {"fault": "fault", "exposure": "attack_exposure", "blocked": "policy_verdict"}

@@ -51,3 +51,10 @@ def test_it_counts_only_unparsable_actions_in_a_row():
     with AgentServer(scripted(["?", "noop()", "?", "noop()", "?"])) as server:
         outcome, _ = play(server, max_steps=5, max_invalid_actions=2)
     assert outcome.agent_error == "" and outcome.steps == 5
+
+
+def test_it_tells_the_agent_when_the_next_unparsable_action_ends_the_episode():
+    with AgentServer(scripted(["?"])) as server:
+        play(server, max_steps=2, max_invalid_actions=2)
+    error = server.requests[1][0]["observation"]["last_action_error"]
+    assert error.endswith("(one more unparsable action in a row ends the episode as agent_bad_response)")

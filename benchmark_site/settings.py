@@ -7,6 +7,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from runner.egress import EgressPolicy
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GAUNTLET_VAR_DIR", BASE_DIR / "var"))
 
@@ -236,6 +238,13 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-leases": {"task": "runs.tasks.reap_expired_leases", "schedule": 60.0},
 }
+
+# Which internal addresses HTTP and LLM agent endpoints may reach (runner.egress reads the same variables in
+# every process that calls agents); parsed here so that a bad value stops start-up.
+try:
+    GAUNTLET_AGENT_EGRESS = EgressPolicy.from_env()
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 
 GAUNTLET_MAX_ATTEMPTS = env_int("GAUNTLET_MAX_ATTEMPTS", 3, minimum=1)
 GAUNTLET_DEFAULT_MAX_STEPS = env_int("GAUNTLET_DEFAULT_MAX_STEPS", 30, minimum=1)

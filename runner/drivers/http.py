@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from runner.drivers import AgentDriver, AgentFailure
+from runner.egress import EgressRefused, agent_client
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec
 
 SIGNATURE_HEADER = "X-Gauntlet-Signature"
@@ -74,10 +75,8 @@ class HttpAgent(AgentDriver):
         self.secret = spec.secret
         self.timeout_s = float(spec.config.get("timeout_s") or DEFAULT_TIMEOUT_S)
         self.max_bytes = MAX_RESPONSE_BYTES
-        self._client = httpx.AsyncClient(
+        self._client = agent_client(
             timeout=httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s)),
-            follow_redirects=False,
-            trust_env=False,  # a worker's proxy settings must not reroute (or leak) agent traffic
             headers={"User-Agent": "gauntlet-runner", PROTOCOL_HEADER: PROTOCOL},
         )
 
@@ -93,6 +92,9 @@ class HttpAgent(AgentDriver):
             }
             try:
                 return await self._post(body, headers)
+            except EgressRefused as exc:
+                # Nothing was sent, and asking again gets the same answer.
+                raise AgentFailure(AGENT_CRASHED, f"{self.url} refused by the egress policy: {exc}")
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # The connection was never opened, so the agent cannot have seen this request: safe to retry.
                 if attempt == CONNECT_RETRIES:

@@ -34,6 +34,7 @@ import httpx
 
 from runner.actions import ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
 from runner.drivers import AgentDriver, AgentFailure
+from runner.egress import EgressRefused, agent_client
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AgentSpec
 
 DEFAULTS: dict[str, Any] = {
@@ -395,7 +396,7 @@ class LLMAgent(AgentDriver):
     async def _complete(self, body: dict) -> dict:
         """POST the chat completion, retrying connection errors, 429 and 5xx; the decoded JSON object."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT, follow_redirects=False)
+            self._client = agent_client(timeout=REQUEST_TIMEOUT)
         headers = {"Content-Type": "application/json", "User-Agent": "gauntlet-llm-agent"}
         if self.secret:
             headers["Authorization"] = f"Bearer {self.secret}"
@@ -405,6 +406,8 @@ class LLMAgent(AgentDriver):
             last = attempt == attempts - 1
             try:
                 status, response_headers, raw = await self._post(payload, headers)
+            except EgressRefused as exc:
+                raise AgentFailure(AGENT_CRASHED, self._redact(f"model endpoint refused by the egress policy: {exc}"))
             except httpx.TransportError as exc:
                 # Connection refused or reset, a timeout: the endpoint may be back in a moment.
                 if last:

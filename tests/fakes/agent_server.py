@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# behaviour(request_json, headers) -> (status, body bytes) ; it may sleep to be slow.
-Behaviour = Callable[[dict, dict], tuple[int, bytes]]
+# behaviour(request_json, headers) -> (status, body bytes) or (status, body bytes, extra response headers);
+# it may sleep to be slow.
+Behaviour = Callable[[dict, dict], tuple[int, bytes] | tuple[int, bytes, dict]]
 
 
 def answer(action: str, **extra) -> Behaviour:
@@ -37,9 +38,11 @@ class AgentServer:
                     self.close_connection = True
                     self.connection.close()
                     return
-                status, data = server.behaviour(request, dict(self.headers))
+                status, data, *extra = server.behaviour(request, dict(self.headers))
                 try:
                     self.send_response(status)
+                    for name, value in (extra[0] if extra else {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

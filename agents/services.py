@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from agents import crypto
 from agents.models import Agent, AgentVersion, Team
-from runner.drivers import BUILTIN_AGENTS
+from runner.drivers import BUILTIN_AGENTS, agent_endpoint
 from runner.drivers.http import validate_url
 from runner.drivers.llm import validate_config as llm_config_errors
 from runner.drivers.python import check_source
+from runner.egress import check_url
 from runner.observation import validate_observation_options
 from runner.protocol import verify_agent
 from runner.types import AgentSpec
@@ -50,7 +51,20 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
             errors += llm_config_errors(config)
     else:
         errors.append(f"unknown agent kind {kind!r}")
+    if not errors:
+        # Numeric and localhost hosts only: no DNS lookup while a form is being saved. Names are judged when
+        # the version is verified, when a run starts and on every connection.
+        refused = check_url(agent_endpoint(AgentSpec(kind=kind, config=config)), names=False)
+        if refused:
+            errors.append(f"the endpoint is {refused}")
     return errors
+
+
+def egress_refusal(version: AgentVersion) -> str:
+    """Why the egress policy refuses this version's endpoint (resolving its name), or "" when it does not
+    (or the version calls no endpoint). Blocks on DNS; call it outside a transaction."""
+    endpoint = agent_endpoint(AgentSpec(kind=version.agent.kind, config=dict(version.config)))
+    return check_url(endpoint) if endpoint else ""
 
 
 def agent_spec(version: AgentVersion) -> AgentSpec:

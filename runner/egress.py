@@ -215,14 +215,25 @@ def _address(sockaddr_host: str) -> IPAddress:
     return ipaddress.ip_address(sockaddr_host.split("%", 1)[0])
 
 
-def resolve(host: str, port: int, policy: EgressPolicy) -> list[str]:
+def resolve(host: str, port: int, policy: EgressPolicy, *, names: bool = True) -> list[str]:
     """The addresses of ``host`` as IP strings, each judged by ``policy``; blocks on DNS.
 
     Raises EgressRefused if any address is refused (a name that also resolves to an internal address is not
     used at all: which one a client picks is not ours to predict), OSError if the name does not resolve.
+    With ``names`` False nothing is looked up: numeric hosts in any spelling the C library accepts
+    (``2130706433``, ``0x7f000001``, ``127.1``) and ``localhost`` names are judged, other names give [].
     """
     host = normal_host(host)
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    flags = 0 if names else socket.AI_NUMERICHOST
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=flags)
+    except socket.gaierror:
+        if names:
+            raise
+        # Names under localhost are loopback wherever they are resolved (RFC 6761), so they are judged as such.
+        if host != "localhost" and not host.endswith(".localhost"):
+            return []
+        infos = [(0, 0, 0, "", (text,)) for text in ("127.0.0.1", "::1")]
     addresses: list[str] = []
     for info in infos:
         text = info[4][0]
@@ -238,21 +249,22 @@ def resolve(host: str, port: int, policy: EgressPolicy) -> list[str]:
     return addresses
 
 
-def check_url(url: str, policy: EgressPolicy | None = None) -> str:
-    """Why the egress policy refuses ``url`` (already resolved), or "" when it may be tried; blocks on DNS.
+def check_url(url: str, policy: EgressPolicy | None = None, *, names: bool = True) -> str:
+    """Why the egress policy refuses ``url``, or "" when it may be tried. Blocks on DNS unless ``names`` is
+    False (then only numeric and localhost hosts are judged, see :func:`resolve`).
 
-    A name that does not resolve is not refused here: it may resolve by the time it is used, and every
-    connection is judged again anyway.
+    Only the policy is judged: a malformed URL, or a name that does not resolve, is not refused here (the
+    drivers name a bad URL; a name may resolve by the time it is used, and every connection is judged again).
     """
     policy = policy or EgressPolicy.from_env()
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"the URL cannot be used: {exc}"
+    except httpx.InvalidURL:
+        return ""
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        return "the URL must be an absolute http:// or https:// URL"
+        return ""
     try:
-        resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), policy)
+        resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), policy, names=names)
     except EgressRefused as exc:
         return f"refused by the egress policy: {exc}"
     except (OSError, UnicodeError):

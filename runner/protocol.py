@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 from runner.actions import ActionError, parse_action
-from runner.drivers import AgentFailure, make_driver
+from runner.drivers import AgentFailure, agent_endpoint, make_driver
+from runner.egress import check_url
 from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec, InfraError
 
 MAX_THOUGHT = 4000
 VERIFY_TASK = "shop.purchase"  # the scenario a built-in agent reads while it answers the sample request
 USAGE_NUMBERS = ("input_tokens", "output_tokens", "cost_usd")
+# Verification runs in the web process on a URL anyone in a team can type, so for network agents it must not
+# tell how a failed exchange failed: open and closed ports, statuses and reply bodies would map the network.
+NO_VALID_ANSWER = (
+    "no valid answer to the sample request: the endpoint was unreachable, did not answer in time, or did not "
+    "answer HTTP 200 with a JSON object. Which one is not shown here, so that this check cannot be used to "
+    "probe networks; your endpoint's own log shows what it received, and episodes record the details."
+)
+# Every such failure takes at least this long, so that a closed port (refused at once) and an open one
+# (answering at once) cannot be told apart by the time the answer takes either.
+NO_VALID_ANSWER_FLOOR_S = 1.5
 
 
 def validate_response(response: Any) -> tuple[str, str, dict]:
@@ -111,26 +123,36 @@ def sample_request() -> dict:
 async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=None) -> str:
     """Send the sample request once; "" if the answer is a valid response with a parsable action, else the error.
 
-    Built-in agents that read the scenario need ``instance``; other kinds only see the request.
-    Never raises for anything the agent does.
+    Built-in agents that read the scenario need ``instance``; other kinds only see the request. For agents
+    behind a URL (http, llm) the egress policy is checked first, and a failed exchange gives the one
+    :data:`NO_VALID_ANSWER` message, never the status, the reply or the kind of network error; what the agent
+    answered in the protocol's shape (a JSON object) is still checked and named. Never raises for anything
+    the agent does.
     """
+    endpoint = agent_endpoint(spec)
+    if endpoint:
+        refused = await asyncio.to_thread(check_url, endpoint)
+        if refused:
+            return f"{AGENT_CRASHED}: {refused}"
+    started = time.monotonic()
     driver = None
     try:
         if instance is None and spec.kind == "builtin":
             from sandbox.scenarios import build_scenario
 
             instance = build_scenario(key="verify", task=VERIFY_TASK)
-        driver = make_driver(spec, instance, 0)
+        try:
+            driver = make_driver(spec, instance, 0)
+        except AgentFailure as exc:
+            return f"{exc.code}: {exc.detail}"  # the version's settings, not the network: safe to name
         response = await asyncio.wait_for(driver.act(sample_request()), timeout=timeout_s)
-        action, _, _ = validate_response(response)
-        parse_action(action)
-        return ""
-    except TimeoutError:
-        return f"{AGENT_TIMEOUT}: no answer within {timeout_s:g} s"
-    except AgentFailure as exc:
+    except (TimeoutError, AgentFailure) as exc:
+        if endpoint:
+            await asyncio.sleep(max(0.0, NO_VALID_ANSWER_FLOOR_S - (time.monotonic() - started)))
+            return NO_VALID_ANSWER
+        if isinstance(exc, TimeoutError):
+            return f"{AGENT_TIMEOUT}: no answer within {timeout_s:g} s"
         return f"{exc.code}: {exc.detail}"
-    except ActionError as exc:
-        return f"{AGENT_BAD_RESPONSE}: the action does not parse: {exc}"
     except InfraError as exc:
         return f"could not verify (not the agent's fault): {exc}"
     except Exception as exc:
@@ -141,3 +163,11 @@ async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=Non
                 await driver.close()
             except Exception:
                 pass
+    try:
+        action, _, _ = validate_response(response)
+        parse_action(action)
+    except AgentFailure as exc:
+        return f"{exc.code}: {exc.detail}"
+    except ActionError as exc:
+        return f"{AGENT_BAD_RESPONSE}: the action does not parse: {exc}"
+    return ""

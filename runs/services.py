@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentVersion
-from agents.services import agent_spec
+from agents.services import AgentError, agent_spec, egress_refusal
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS, EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
 from runs import events
 from runs.models import Episode, Run, Scenario, Step, Suite
@@ -146,8 +146,14 @@ def queue_run(
 
     ``backtracking``, ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so
     runs that differ only in them can be compared. ``max_invalid_actions`` is how many unparsable actions in
-    a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md).
+    a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). Raises AgentError, with nothing
+    created, when the agent's endpoint is refused by the egress policy: no episode of such a run could be
+    measured.
     """
+    # Before any write, so the DNS lookup holds no lock.
+    refused = egress_refusal(agent_version)
+    if refused:
+        raise AgentError(f"{agent_version.label} cannot be run: its endpoint is {refused}")
     trials = trials or suite.default_trials
     if not 1 <= trials <= 100:
         raise ValueError("trials must be between 1 and 100")

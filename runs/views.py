@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent, AgentVersion
+from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import playground, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
@@ -112,18 +113,22 @@ def start_run(request):
     if not form.is_valid():
         runs = Run.objects.visible_to(request.user)[:50]
         return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
-    run = services.queue_run(
-        agent_version=form.cleaned_data["agent_version"],
-        suite=form.cleaned_data["suite"],
-        team=team,
-        user=request.user,
-        trials=form.cleaned_data["trials"],
-        seed=form.cleaned_data["seed"],
-        backtracking=form.cleaned_data["backtracking"],
-        guard=form.cleaned_data["guard"],
-        auto_rollback=form.cleaned_data["auto_rollback"],
-        max_invalid_actions=form.cleaned_data["max_invalid_actions"] or DEFAULT_MAX_INVALID_ACTIONS,
-    )
+    try:
+        run = services.queue_run(
+            agent_version=form.cleaned_data["agent_version"],
+            suite=form.cleaned_data["suite"],
+            team=team,
+            user=request.user,
+            trials=form.cleaned_data["trials"],
+            seed=form.cleaned_data["seed"],
+            backtracking=form.cleaned_data["backtracking"],
+            guard=form.cleaned_data["guard"],
+            auto_rollback=form.cleaned_data["auto_rollback"],
+        )
+    except AgentError as exc:
+        form.add_error("agent_version", str(exc))
+        runs = Run.objects.visible_to(request.user)[:50]
+        return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
     return redirect("runs:detail", run_id=run.pk)
 
 

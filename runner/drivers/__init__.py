@@ -49,6 +49,15 @@ def _load(path: str):
     return getattr(import_module(module), name)
 
 
+def agent_endpoint(spec: AgentSpec) -> str:
+    """The URL the agent's driver sends requests to ("" for kinds that use no network), as configured."""
+    if spec.kind == "http":
+        return str(spec.config.get("url") or "").strip()
+    if spec.kind == "builtin" and spec.config.get("name") == "llm":
+        return str(spec.config.get("base_url") or "").strip()
+    return ""
+
+
 def make_driver(spec: AgentSpec, instance, agent_index: int = 0) -> AgentDriver:
     """The driver for one agent of one episode. ``instance`` is the ScenarioInstance (built-ins read it)."""
     if spec.kind == "builtin":

@@ -101,19 +101,22 @@ class Command(BaseCommand):
             raise CommandError("--max-steps must be between 1 and 500")
         if not 1 <= options["max_invalid_actions"] <= services.MAX_INVALID_ACTIONS_LIMIT:
             raise CommandError(f"--max-invalid-actions must be between 1 and {services.MAX_INVALID_ACTIONS_LIMIT}")
-        run = services.queue_run(
-            agent_version=version,
-            suite=suite,
-            team=team,
-            trials=trials,
-            seed=options["seed"],
-            max_steps=max_steps,
-            backtracking=options["backtracking"],
-            guard=options["guard"],
-            auto_rollback=options["auto_rollback"],
-            max_invalid_actions=options["max_invalid_actions"],
-            enqueue=False,
-        )
+        try:
+            run = services.queue_run(
+                agent_version=version,
+                suite=suite,
+                team=team,
+                trials=trials,
+                seed=options["seed"],
+                max_steps=max_steps,
+                backtracking=options["backtracking"],
+                guard=options["guard"],
+                auto_rollback=options["auto_rollback"],
+                max_invalid_actions=options["max_invalid_actions"],
+                enqueue=False,
+            )
+        except agent_services.AgentError as exc:
+            raise CommandError(str(exc)) from exc
         quiet = options["json"]
         for episode in run.episodes.select_related("scenario").order_by("pk"):
             # An infrastructure failure re-queues the episode while attempts remain; play it again here.

@@ -1,4 +1,11 @@
-"""Browser control: launch Chromium fenced by the sandbox proxy, observe a page, execute an action."""
+"""Browser control: launch Chromium fenced by the sandbox proxy, observe a page, execute an action.
+
+Three fences keep an agent's browser inside the sandbox: Chromium's only proxy is the sandbox server, which
+serves the sandbox hosts and nothing else; every context routes any request that is not plainly for a
+sandbox host to a refusal before it leaves Chromium (:func:`new_context`); and ``goto`` accepts only URLs
+that :func:`is_sandbox_url` passes. Redirects are not routed by Playwright, so the sandbox server refuses to
+send one that leaves the sandbox.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,15 @@ import asyncio
 import base64
 import hashlib
 import os
-from urllib.parse import urlsplit
+import re
 
-from playwright.async_api import Browser, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, WebSocketRoute
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
 from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
 from sandbox.policies import parse_elements
-from sandbox.server import SANDBOX_DOMAIN
+from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -53,10 +60,41 @@ async def launch_browser(playwright: Playwright, proxy_server: str) -> Browser:
     )
 
 
-def is_sandbox_url(url: str) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return parts.scheme == "http" and (host == SANDBOX_DOMAIN or host.endswith("." + SANDBOX_DOMAIN))
+# Requests Chromium makes are already in canonical form (lower-case host, no default port, a path), so
+# anything that does not start like this is not for a sandbox host: file:, https:, ws: handshakes, other
+# hosts, userinfo. Matched inside Playwright, so sandbox requests never wait for Python.
+_OUTSIDE = re.compile(r"^(?!http://(?:[a-z0-9-]+\.)*" + re.escape(SANDBOX_DOMAIN) + "/)")
+_ANY = re.compile(".*")
+FENCED_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Blocked by the sandbox</title>'
+    '<link rel="icon" href="data:,"></head><body><h1>Blocked by the sandbox</h1>'
+    "<p>Only the sandbox sites can be reached from this browser.</p></body></html>"
+)
+
+
+async def _refuse_request(route: Route) -> None:
+    request = route.request
+    if request.is_navigation_request() and request.url.startswith(("http:", "https:")):
+        # A page for a refused navigation, like the sandbox server's, rather than Chromium's error page.
+        await route.fulfill(status=403, content_type="text/html; charset=utf-8", body=FENCED_PAGE)
+    else:
+        await route.abort("blockedbyclient")
+
+
+async def _refuse_socket(socket: WebSocketRoute) -> None:
+    # Sandbox sites use no websockets; a handler that never connects keeps the socket off the network.
+    await socket.close(code=1008, reason="outside the sandbox")
+
+
+async def new_context(browser: Browser) -> BrowserContext:
+    """A fresh browser context for one agent of one episode, fenced: a request for anything but a sandbox
+    host over plain http (other hosts, https:, file:, ws: and wss:) is refused before it leaves Chromium,
+    a refused page load shows a "Blocked by the sandbox" page, and service workers, which routing cannot
+    see, are off. data: and blob: subresources, which never reach the network, keep working."""
+    context = await browser.new_context(viewport=VIEWPORT, service_workers="block")
+    await context.route(_OUTSIDE, _refuse_request)
+    await context.route_web_socket(_ANY, _refuse_socket)
+    return context
 
 
 def _short_error(exc: Exception) -> str:

@@ -24,7 +24,7 @@ from playwright.async_api import Browser
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import ActionError, parse_action
-from runner.browser import VIEWPORT, execute, observation_digest, observe
+from runner.browser import execute, new_context, observation_digest, observe
 from runner.checkpoints import IRREVERSIBLE_BARRIER, Checkpoint, barrier, capture_browser, fingerprint, restore
 from runner.drivers import AgentFailure, make_driver
 from runner.observation import agent_observation, observation_options
@@ -158,7 +158,7 @@ async def play_episode(spec: EpisodeSpec, browser: Browser, sandbox: SandboxServ
     try:
         agents = []
         for index in range(instance.agent_count):
-            context = await browser.new_context(viewport=VIEWPORT)
+            context = await new_context(browser)
             contexts.append(context)
             await context.add_cookies(
                 [

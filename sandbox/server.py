@@ -10,12 +10,13 @@ another's World because World tokens are unguessable and only the runner sets th
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from sandbox.scenarios import SITES, _load_builtins
 from sandbox.sites.base import Request, Response, escape, safe_next
@@ -29,6 +30,30 @@ SANDBOX_DOMAIN = "gauntlet.test"
 MAX_BODY = 1 << 20
 
 log = logging.getLogger(__name__)
+
+# http://<the sandbox domain or a name under it>[:80] then a path, query or fragment, in plain ASCII host labels
+# and with no character a browser reads differently from a naive parser (see is_sandbox_url).
+_SANDBOX_URL = re.compile(
+    r"http://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*"
+    + re.escape(SANDBOX_DOMAIN)
+    + r"(?::80)?(?:[/?#][^\x00-\x1f\x7f\\]*)?",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+def is_sandbox_url(url: object) -> bool:
+    """Whether ``url``, given to a browser, can only mean a sandbox site over plain HTTP.
+
+    Stricter than any parser on purpose: a browser reads URLs by the WHATWG rules, where ``\\`` is ``/``,
+    tabs and newlines vanish, ``user@`` hides the real host and hosts are percent-decoded and IDNA-mapped,
+    so ``http://127.0.0.1:8102\\@shop.gauntlet.test/`` is 127.0.0.1 to Chromium and shop.gauntlet.test to
+    ``urlsplit``. Rather than interpret such spellings, only one is accepted: ``http://`` + ASCII host labels
+    ending in the sandbox domain + an optional ``:80`` + a path, query or fragment without backslashes or
+    control characters. (Those are harmless after the host, but a relative redirect ``/\\host`` that
+    ``urljoin`` keeps as a path is ``//host`` to a browser.) Userinfo, other ports and schemes, IP addresses
+    in any notation, percent-encoded or non-ASCII hosts and trailing dots are all refused.
+    """
+    return isinstance(url, str) and _SANDBOX_URL.fullmatch(url) is not None
 
 
 def _page(status: int, title: str, text: str) -> Response:
@@ -96,7 +121,13 @@ class SandboxServer:
             agent = int(request.cookies.get(AGENT_COOKIE, "0"))
         except ValueError:
             agent = 0
-        return dispatch(world, request, agent)
+        response = dispatch(world, request, agent)
+        location = next((value for name, value in response.headers if name.lower() == "location"), None)
+        # The browser follows a redirect without asking the runner's route fence (Playwright does not route
+        # redirects), so a redirect leaving the sandbox is refused here, where it is made.
+        if location is not None and not is_sandbox_url(urljoin(f"http://{request.host}{request.path}", location)):
+            return _page(403, "Blocked by the sandbox", "This page redirects outside the sandbox.")
+        return response
 
 
 def dispatch(world: World, request: Request, agent: int = 0) -> Response:

@@ -71,8 +71,9 @@ UNAVAILABLE_PAGE = """<!doctype html>
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to return to after a form; anything else (absolute URLs, ``//host``) becomes ``/``."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """A local path to return to after a form; anything else (absolute URLs, ``//host``, and ``/\\host``,
+    which browsers read as ``//host``) becomes ``/``."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
 

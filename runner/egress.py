@@ -101,8 +101,10 @@ class EgressPolicy:
         raw = environ.get(ALLOW_ENV, "").strip()
         if raw:
             return cls(parse_allow_list(raw))
-        dev = environ.get(DEV_ENV, "").strip().lower() not in ("0", "false", "no", "off")
-        return cls(tuple(Rule(network=n) for n in LOOPBACK)) if dev else cls()
+        dev = environ.get(DEV_ENV, "").strip().lower()
+        if dev not in ("", "1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ValueError(f"{DEV_ENV} must be a boolean (1/0, true/false, yes/no, on/off), got {dev!r}")
+        return cls() if dev in ("0", "false", "no", "off") else cls(tuple(Rule(network=n) for n in LOOPBACK))
 
     def refusal(self, host: str, address: IPAddress, port: int) -> str | None:
         """Why connecting to ``address`` for a URL naming ``host``:``port`` is refused ("a loopback address

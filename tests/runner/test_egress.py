@@ -172,6 +172,11 @@ def test_a_bad_allow_list_is_named(value, message):
         EgressPolicy.from_env({ALLOW_ENV: value})
 
 
+def test_an_unclear_development_flag_is_not_taken_for_either():
+    with pytest.raises(ValueError, match=DEV_ENV):
+        EgressPolicy.from_env({DEV_ENV: "production"})
+
+
 def test_a_bad_allow_list_stops_the_dashboard_from_starting():
     env = {"PATH": "/usr/bin:/bin", ALLOW_ENV: "10.0.0.0/33", "DJANGO_SETTINGS_MODULE": "benchmark_site.settings"}
     result = subprocess.run(

@@ -4,7 +4,8 @@ Three fences keep an agent's browser inside the sandbox: Chromium's only proxy i
 serves the sandbox hosts and nothing else; every context routes any request that is not plainly for a
 sandbox host to a refusal before it leaves Chromium (:func:`new_context`); and ``goto`` accepts only URLs
 that :func:`is_sandbox_url` passes. Redirects are not routed by Playwright, so the sandbox server refuses to
-send one that leaves the sandbox.
+send one that leaves the sandbox. After each action, a tab showing a document made inside the browser
+(``blob:``) is blanked.
 """
 
 from __future__ import annotations
@@ -199,4 +200,30 @@ async def execute(page: Page, action: Action) -> str:
         await page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
     except PlaywrightError as exc:
         return _short_error(exc)
+    return await _clear_local_documents(page)
+
+
+# Schemes a tab may show: web pages (sandbox pages, and the blocked page of a refused load), a new tab's
+# about:blank and Chromium's error page. Others are documents made inside the browser, never from the network.
+_WEB_SCHEMES = ("http:", "https:", "about:blank", "chrome-error:")
+
+
+async def _clear_local_documents(page: Page) -> str:
+    """Blank every tab of ``page``'s context that shows a ``blob:``, ``data:`` or other non-web document;
+    an error for the agent if one did, else "".
+
+    A page script can navigate its tab to a ``blob:`` URL it made (Chromium allows it, unlike ``data:`` or
+    ``file:``). Its requests would still meet the route fence, but the agent should only ever see the
+    sandbox's own pages, so such a document is replaced the moment the action that led there ends.
+    """
+    cleared = []
+    for tab in page.context.pages:
+        if not tab.url.startswith(_WEB_SCHEMES):
+            cleared.append(tab.url.split(":", 1)[0])
+            try:
+                await tab.goto("about:blank", timeout=NAVIGATION_TIMEOUT_MS)
+            except PlaywrightError as exc:
+                return _short_error(exc)
+    if cleared:
+        return f"a page left the sandbox for a {cleared[0]}: document; it was replaced with a blank page"
     return ""

@@ -93,6 +93,9 @@ class EscapeSite(Site):
             "/to-data": NAVIGATE.format(script='location.href = "data:text/html,<title>escaped</title>";'),
             "/to-file": NAVIGATE.format(script='location.href = "file:///etc/hostname";'),
             "/popup": NAVIGATE.format(script=f'window.open("{canary}/popup");'),
+            "/to-blob": NAVIGATE.format(
+                script="location.href = URL.createObjectURL(new Blob(['<title>escaped</title>'], {type: 'text/html'}));"
+            ),
         }
         for path, body in pages.items():
             self.route("GET", path, lambda world, request, body=body: Response(body))
@@ -195,12 +198,14 @@ def test_a_sandbox_redirect_to_the_outside_is_refused(canary, path):
 
 
 def test_pages_cannot_navigate_or_open_tabs_outside(canary):
-    observations = play_script(
-        [f"goto('{ESCAPE}{path}')" for path in ("/to-outside", "/to-data", "/to-file", "/popup")]
-    )
-    outside, data, file, popup = observations
+    paths = ("/to-outside", "/to-data", "/to-file", "/popup", "/to-blob")
+    # The blob: navigation starts while the page loads; a short wait makes sure it happened either way.
+    actions = [f"goto('{ESCAPE}{path}')" for path in paths] + ["noop(wait_ms=300)"]
+    outside, data, file, popup, *blob = play_script(actions)
     assert outside["title"] == "Blocked by the sandbox"
     assert data["url"] == f"{ESCAPE}/to-data" and file["url"] == f"{ESCAPE}/to-file"
+    assert blob[-1]["url"] == "about:blank"
+    assert any("left the sandbox for a blob: document" in (o["last_action_error"] or "") for o in blob)
     for tab in popup["tabs"]:
         assert is_sandbox_url(tab["url"]) or tab["url"].startswith(f"http://127.0.0.1:{canary.port}/")
     assert canary.requests == []

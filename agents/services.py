@@ -62,7 +62,7 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
 
 def egress_refusal(version: AgentVersion) -> str:
     """Why the egress policy refuses this version's endpoint (resolving its name), or "" when it does not
-    (or the version calls no endpoint). Blocks on DNS; call it outside a transaction."""
+    (or the version calls no endpoint). Blocks on DNS, so call it before taking any lock."""
     endpoint = agent_endpoint(AgentSpec(kind=version.agent.kind, config=dict(version.config)))
     return check_url(endpoint) if endpoint else ""
 

@@ -4,8 +4,12 @@ Refusals must happen before anything is sent: the loopback servers record every 
 outside loopback are only ever refused (never dialled), so these tests send nothing off this machine.
 """
 
+import contextlib
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -127,6 +131,29 @@ async def test_a_host_name_entry_allows_that_name_only(monkeypatch, server):
     assert await act_once(http(f"http://localhost:{port}/act")) == {"action": "noop()"}
     assert "loopback address" in await refusal(http(f"http://127.0.0.1:{port}/act"))
     assert len(server.requests) == 1
+
+
+async def test_it_dials_the_checked_address_but_speaks_tls_and_http_to_the_name(server):
+    port = server.httpd.server_port
+    await act_once(http(f"http://localhost:{port}/act"))
+    assert server.requests[0][1]["Host"] == f"localhost:{port}"
+    # A TLS listener with no certificate still hears the server name the client asks for, then fails.
+    names = []
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.sni_callback = lambda sock, name, context: names.append(name)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def handshake():
+            for _ in range(3):  # the first attempt and the driver's two retries
+                connection, _ = listener.accept()
+                with connection, contextlib.suppress(ssl.SSLError, OSError):
+                    tls.wrap_socket(connection, server_side=True)
+
+        thread = threading.Thread(target=handshake, daemon=True)
+        thread.start()
+        await refusal(http(f"https://localhost:{listener.getsockname()[1]}/act"))
+        thread.join(timeout=5)
+    assert names == ["localhost"] * 3
 
 
 async def test_a_redirect_is_never_followed(server):

@@ -3,9 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from benchmark_site.health import healthz
+from benchmark_site.vendor import plotly_js
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("vendor/plotly-<str:version>.min.js", plotly_js, name="plotly_js"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

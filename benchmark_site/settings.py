@@ -229,15 +229,31 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# Longer than any episode: otherwise Redis hands a running episode to a second worker.
+# An episode running longer is stopped and retried as an infrastructure failure. The broker's visibility
+# timeout stays longer, otherwise Redis hands a running episode to a second worker.
 GAUNTLET_EPISODE_TIMEOUT_S = env_int("GAUNTLET_EPISODE_TIMEOUT_S", 900, minimum=10)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": GAUNTLET_EPISODE_TIMEOUT_S * 2,
     "global_keyprefix": f"{GAUNTLET_PREFIX}:celery:",
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Redis serves priority 0 first. Fresh episodes go out at 6; an episode put back in the queue (its worker
+# died, its message was lost, a retry) goes out at 0 and overtakes the backlog instead of waiting behind it.
+CELERY_TASK_DEFAULT_PRIORITY = 6
+# A worker renews its episode's lease every step and every third of the lease while it waits, so a dead
+# worker's episode is back in the queue within a lease plus a reaper interval (45 s by default).
+GAUNTLET_LEASE_S = env_int("GAUNTLET_LEASE_S", 30, minimum=2)
+GAUNTLET_REAPER_INTERVAL_S = env_int("GAUNTLET_REAPER_INTERVAL_S", 15, minimum=1)
+# A queued episode not claimed this long after it was enqueued may have lost its message (Redis restarted
+# empty, the web process died mid-enqueue): the reaper enqueues it again if the broker holds too few messages.
+GAUNTLET_REQUEUE_AFTER_S = env_int("GAUNTLET_REQUEUE_AFTER_S", 60, minimum=1)
+# Beat runs the reaper itself (runs/scheduler.py), so a backlog or busy workers cannot hold it up.
+CELERY_BEAT_SCHEDULER = "runs.scheduler:Scheduler"
 CELERY_BEAT_SCHEDULE = {
-    "reap-expired-leases": {"task": "runs.tasks.reap_expired_leases", "schedule": 60.0},
+    "reap-stranded-episodes": {
+        "task": "runs.tasks.reap_stranded_episodes",
+        "schedule": float(GAUNTLET_REAPER_INTERVAL_S),
+    },
 }
 
 # Which internal addresses HTTP and LLM agent endpoints may reach (runner.egress reads the same variables in

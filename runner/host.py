@@ -14,6 +14,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,11 +57,14 @@ class RunnerHost:
 
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result()
 
-    def run_episode(self, spec: EpisodeSpec, on_event: Callable[[str, Any], None]) -> EpisodeOutcome:
+    def run_episode(
+        self, spec: EpisodeSpec, on_event: Callable[[str, Any], None], tick_s: float | None = None
+    ) -> EpisodeOutcome:
         """Play one episode; ``on_event(kind, payload)`` is called in the caller's thread as events arrive.
 
-        Raises InfraError when the episode could not be measured. An exception raised by ``on_event`` is
-        re-raised here after the episode has been stopped.
+        With ``tick_s``, ``on_event("tick", None)`` is also called every ``tick_s`` seconds, so the caller can
+        show it is alive however long a step takes. Raises InfraError when the episode could not
+        be measured. An exception raised by ``on_event`` is re-raised here after the episode has been stopped.
         """
         events: queue.Queue = queue.Queue()
 
@@ -74,8 +78,15 @@ class RunnerHost:
         future = asyncio.run_coroutine_threadsafe(episode(), self.loop)
         future.add_done_callback(lambda _f: events.put(_DONE))
         try:
+            next_tick = time.monotonic() + tick_s if tick_s else None
             while True:
-                item = events.get()
+                if next_tick is not None and time.monotonic() >= next_tick:
+                    on_event("tick", None)
+                    next_tick = time.monotonic() + tick_s
+                try:
+                    item = events.get(timeout=None if next_tick is None else max(0.0, next_tick - time.monotonic()))
+                except queue.Empty:
+                    continue
                 if item is _DONE:
                     break
                 on_event(*item)

@@ -116,6 +116,9 @@ class Episode(models.Model):
     status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When the episode was last handed to the broker; null when its caller plays it itself (the benchmark
+    # command). The reaper sends a queued episode again when this is old and its message may be lost.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     infra_error = models.TextField(blank=True)
     # Outcome (meaningful when scored).
@@ -170,6 +173,20 @@ class Episode(models.Model):
         if won:
             self.refresh_from_db()
         return bool(won)
+
+    def requeue_expired(self) -> bool:
+        """Put this attempt back in the queue if its lease has expired (its worker died or hangs).
+
+        Conditional on the attempt and the expiry, so a worker that renewed meanwhile keeps its episode, and
+        a late write by the old attempt finds the episode no longer its own. Returns whether it was re-queued;
+        the caller sends the message.
+        """
+        now = timezone.now()
+        return bool(
+            Episode.objects.filter(
+                pk=self.pk, status=Episode.RUNNING, attempts=self.attempts, lease_until__lt=now
+            ).update(status=Episode.QUEUED, lease_until=None, enqueued_at=now)
+        )
 
 
 class Step(models.Model):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError, agent_spec, egress_refusal
@@ -142,13 +145,17 @@ def queue_run(
     max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS,
     enqueue: bool = True,
 ) -> Run:
-    """Create a run with one episode per scenario × trial; enqueue each episode after commit.
+    """Create a run with one episode per scenario × trial; with ``enqueue``, send each episode to the broker
+    after commit.
 
-    ``backtracking``, ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so
-    runs that differ only in them can be compared. ``max_invalid_actions`` is how many unparsable actions in
-    a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). Raises AgentError, with nothing
-    created, when the agent's endpoint is refused by the egress policy: no episode of such a run could be
-    measured.
+    The database is the truth: a broker that cannot be reached does not undo the run. Its episodes stay
+    queued and the reaper sends them once the broker answers (``run.enqueue_deferred`` is then True, for the
+    caller to say so); the same holds when the process dies half way through sending. ``backtracking``,
+    ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so runs that differ only
+    in them can be compared. ``max_invalid_actions`` is how many unparsable
+    actions in a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). Raises AgentError,
+    with nothing created, when the agent's endpoint is refused by the egress policy: no episode of such a run
+    could be measured.
     """
     # Before any write, so the DNS lookup holds no lock.
     refused = egress_refusal(agent_version)
@@ -177,17 +184,42 @@ def queue_run(
             "max_invalid_actions": int(max_invalid_actions),
         },
     )
+    # Stamped as enqueued before the messages go out, so episodes whose message never left are found too.
+    enqueued_at = timezone.now() if enqueue else None
     Episode.objects.bulk_create(
-        Episode(run=run, scenario=scenario, trial=trial, seed=episode_seed(seed, trial))
+        Episode(run=run, scenario=scenario, trial=trial, seed=episode_seed(seed, trial), enqueued_at=enqueued_at)
         for scenario in suite.scenarios.all()
         for trial in range(trials)
     )
+    run.enqueue_deferred = False
     if enqueue:
-        from runs.tasks import run_episode
+        episode_ids = list(run.episodes.values_list("id", flat=True))
 
-        for episode_id in run.episodes.values_list("id", flat=True):
-            run_episode.delay_on_commit(episode_id)
+        def send():
+            run.enqueue_deferred = not enqueue_episodes(episode_ids)
+
+        transaction.on_commit(send)
     return run
+
+
+def enqueue_episodes(episode_ids: list[int], returning: bool = False) -> bool:
+    """Send a ``run_episode`` message for each episode; returns False if the broker could not be reached.
+
+    ``returning`` episodes (put back in the queue) are served before fresh ones (settings.py says how).
+
+    Never raises for a broker outage: it stops at the first failure (each costs a connection timeout) and
+    leaves the rest to the reaper, which finds queued episodes that were not claimed in time. Sending an
+    episode twice is harmless, the claim lets one delivery run it.
+    """
+    from runs.tasks import run_episode
+
+    for episode_id in episode_ids:
+        try:
+            run_episode.apply_async((episode_id,), priority=0 if returning else None)
+        except BrokerUnreachable:
+            log.warning("broker unreachable: %s episode(s) left for the reaper", len(episode_ids), exc_info=True)
+            return False
+    return True
 
 
 def _episode_spec(episode: Episode) -> EpisodeSpec:
@@ -250,6 +282,7 @@ class _EpisodeRecorder:
         self.episode = episode
         self.attempt = episode.attempts
         self.lease_s = lease_s
+        self.deadline = time.monotonic() + settings.GAUNTLET_EPISODE_TIMEOUT_S
         self.trace: list[str] = []
 
     def _still_ours(self):
@@ -260,6 +293,20 @@ class _EpisodeRecorder:
             self.trace.append(json.dumps(payload, default=str, ensure_ascii=False))
         elif kind == "step":
             self.record_step(payload)
+        elif kind == "tick":
+            self.renew_lease()
+
+    def renew_lease(self, **changes) -> None:
+        """Extend our lease by ``lease_s`` (applying ``changes`` in the same UPDATE).
+
+        Raises LeaseLost when another attempt owns the episode, and InfraError past the episode timeout, so a
+        hung episode stops renewing and is retried instead of holding its lease for ever.
+        """
+        if time.monotonic() > self.deadline:
+            raise InfraError(f"episode ran longer than {settings.GAUNTLET_EPISODE_TIMEOUT_S} s")
+        renewed = self._still_ours().update(lease_until=timezone.now() + timedelta(seconds=self.lease_s), **changes)
+        if not renewed:
+            raise LeaseLost(f"episode {self.episode.pk} attempt {self.attempt} lost its lease")
 
     def record_step(self, record: StepRecord) -> None:
         episode = self.episode
@@ -269,11 +316,7 @@ class _EpisodeRecorder:
                 _screenshot_name(episode, self.attempt, record.index), ContentFile(record.screenshot)
             )
         with transaction.atomic():
-            renewed = self._still_ours().update(
-                lease_until=timezone.now() + timedelta(seconds=self.lease_s), steps=record.index
-            )
-            if not renewed:
-                raise LeaseLost(f"episode {episode.pk} attempt {self.attempt} lost its lease")
+            self.renew_lease(steps=record.index)
             step = Step.objects.create(
                 episode=episode,
                 index=record.index,
@@ -313,7 +356,7 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
     episode = Episode.objects.select_related("run__agent_version__agent", "scenario").filter(pk=episode_id).first()
     if episode is None:
         return "skipped"
-    lease_s = settings.GAUNTLET_EPISODE_TIMEOUT_S
+    lease_s = settings.GAUNTLET_LEASE_S
     if not episode.claim(worker or worker_name(), lease_s):
         return "skipped"
     with transaction.atomic():
@@ -322,7 +365,9 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         _publish(episode.run, events.EPISODE, _episode_event(episode))
     recorder = _EpisodeRecorder(episode, lease_s)
     try:
-        outcome = get_host().run_episode(_episode_spec(episode), recorder)
+        # Ticks renew the lease while a step takes long, so the lease can be short and a dead worker's episode
+        # is back in the queue soon.
+        outcome = get_host().run_episode(_episode_spec(episode), recorder, tick_s=lease_s / 3)
     except LeaseLost:
         log.warning("episode %s: lease lost, another worker runs it", episode_id)
         return "skipped"
@@ -330,6 +375,8 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         return fail_episode(episode, recorder.attempt, str(exc))
     except Exception as exc:
         log.exception("episode %s failed outside the runner", episode_id)
+        # The database connection may be the thing that broke; recording the failure needs a fresh one.
+        close_old_connections()
         return fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
     trace_path = recorder.save_trace()
     return finish_episode(episode, recorder.attempt, outcome, trace_path)
@@ -379,6 +426,7 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
             status=Episode.QUEUED if retry else Episode.ERRORED,
             infra_error=cause[:2000],
             lease_until=None,
+            enqueued_at=timezone.now() if retry else None,
             finished=None if retry else timezone.now(),
         )
         if not updated:
@@ -386,9 +434,7 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
         episode.refresh_from_db()
         _publish(episode.run, events.EPISODE, _episode_event(episode))
         if retry:
-            from runs.tasks import run_episode
-
-            run_episode.delay_on_commit(episode.pk)
+            transaction.on_commit(lambda: enqueue_episodes([episode.pk], returning=True))
         else:
             update_run_status(episode.run)
     log.warning("episode %s attempt %s failed (%s): %s", episode.pk, attempt, "retry" if retry else "errored", cause)
@@ -412,18 +458,40 @@ def update_run_status(run: Run) -> None:
         _publish(run, events.RUN, {"status": status})
 
 
-def reap_expired_leases() -> int:
-    """Re-queue episodes whose worker died (lease expired). Returns how many were re-queued."""
-    from runs.tasks import run_episode
+def reap_stranded_episodes() -> int:
+    """Send again what a dead worker or the broker lost; returns how many episodes were sent.
 
-    count = 0
-    expired = Episode.objects.filter(status=Episode.RUNNING, lease_until__lt=timezone.now())
+    - A running episode whose lease expired goes back to the queue (or is errored on its last attempt).
+    - A queued episode enqueued more than ``GAUNTLET_REQUEUE_AFTER_S`` ago is sent again, oldest first, as
+      long as the broker holds fewer waiting messages than there are queued episodes: a message waiting
+      behind a backlog is not lost, and re-sending every waiting episode would flood the queue.
+
+    Safe to run twice or in parallel: each change is a conditional UPDATE and the claim skips duplicates.
+    """
+    now = timezone.now()
+    stale = Episode.objects.filter(
+        status=Episode.QUEUED, enqueued_at__lt=now - timedelta(seconds=settings.GAUNTLET_REQUEUE_AFTER_S)
+    )
+    resend: list[int] = []
+    if stale.exists():
+        missing = Episode.objects.filter(status=Episode.QUEUED, enqueued_at__isnull=False).count()
+        missing -= _waiting_messages()
+        if missing > 0:
+            resend = list(stale.order_by("enqueued_at", "pk").values_list("pk", flat=True)[:missing])
+            Episode.objects.filter(pk__in=resend, status=Episode.QUEUED).update(enqueued_at=now)
+    expired = Episode.objects.filter(status=Episode.RUNNING, lease_until__lt=now)
     for episode in expired.select_related("run"):
-        # execute_episode's claim accepts an expired running episode, so enqueueing it is enough; the
-        # attempt is counted when it is claimed.
         if episode.attempts >= settings.GAUNTLET_MAX_ATTEMPTS:
             fail_episode(episode, episode.attempts, "worker lost (lease expired) on the last attempt")
-        else:
-            transaction.on_commit(lambda pk=episode.pk: run_episode.delay(pk))
-            count += 1
-    return count
+        elif episode.requeue_expired():
+            resend.append(episode.pk)
+    if resend:
+        log.warning("reaper: sending %s stranded episode(s) again", len(resend))
+        transaction.on_commit(lambda: enqueue_episodes(resend, returning=True))
+    return len(resend)
+
+
+def _waiting_messages() -> int:
+    """How many messages wait in the episodes queue (not counting those workers have already taken)."""
+    with current_app.connection_for_read() as connection:
+        return connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE).message_count

@@ -10,6 +10,6 @@ def run_episode(episode_id: int) -> str:
     return services.execute_episode(episode_id)
 
 
-@shared_task(name="runs.tasks.reap_expired_leases")
-def reap_expired_leases() -> int:
-    return services.reap_expired_leases()
+@shared_task(name="runs.tasks.reap_stranded_episodes")
+def reap_stranded_episodes() -> int:
+    return services.reap_stranded_episodes()

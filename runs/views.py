@@ -124,11 +124,16 @@ def start_run(request):
             backtracking=form.cleaned_data["backtracking"],
             guard=form.cleaned_data["guard"],
             auto_rollback=form.cleaned_data["auto_rollback"],
+            max_invalid_actions=form.cleaned_data["max_invalid_actions"] or DEFAULT_MAX_INVALID_ACTIONS,
         )
     except AgentError as exc:
         form.add_error("agent_version", str(exc))
         runs = Run.objects.visible_to(request.user)[:50]
         return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
+    if run.enqueue_deferred:
+        messages.warning(
+            request, "The job queue cannot be reached right now. The run is saved and starts by itself when it is back."
+        )
     return redirect("runs:detail", run_id=run.pk)
 
 

@@ -45,7 +45,7 @@ def test_the_reaper_requeues_expired_leases(run, django_capture_on_commit_callba
     episode.claim("dead-worker", 60)
     Episode.objects.filter(pk=episode.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks() as callbacks:
-        assert services.reap_expired_leases() == 1
+        assert services.reap_stranded_episodes() == 1
     assert len(callbacks) == 1
 
 

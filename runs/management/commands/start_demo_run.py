@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--agent", default="gullible")
         parser.add_argument("--suite", default="smoke")
         parser.add_argument("--trials", type=int, default=2)
+        parser.add_argument("--max-steps", type=int, default=None, help="step budget per episode (the suite's)")
         parser.add_argument("--team", default="local")
 
     def handle(self, *args, **options):
@@ -22,5 +23,13 @@ class Command(BaseCommand):
         if agent is None or suite is None:
             raise CommandError("built-ins missing: run 'manage.py setup_gauntlet' first")
         team, _ = Team.objects.get_or_create(name=options["team"])
-        run = services.queue_run(agent_version=agent.latest_version(), suite=suite, team=team, trials=options["trials"])
+        run = services.queue_run(
+            agent_version=agent.latest_version(),
+            suite=suite,
+            team=team,
+            trials=options["trials"],
+            max_steps=options["max_steps"],
+        )
+        if run.enqueue_deferred:
+            self.stderr.write("The job queue cannot be reached: the run is saved and starts when it is back.")
         self.stdout.write(str(run.pk))

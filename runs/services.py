@@ -213,9 +213,10 @@ def enqueue_episodes(episode_ids: list[int], returning: bool = False) -> bool:
     """
     from runs.tasks import run_episode
 
+    options = {"priority": 0} if returning else {}  # fresh ones take the default priority
     for episode_id in episode_ids:
         try:
-            run_episode.apply_async((episode_id,), priority=0 if returning else None)
+            run_episode.apply_async((episode_id,), **options)
         except BrokerUnreachable:
             log.warning("broker unreachable: %s episode(s) left for the reaper", len(episode_ids), exc_info=True)
             return False
@@ -464,7 +465,8 @@ def reap_stranded_episodes() -> int:
     - A running episode whose lease expired goes back to the queue (or is errored on its last attempt).
     - A queued episode enqueued more than ``GAUNTLET_REQUEUE_AFTER_S`` ago is sent again, oldest first, as
       long as the broker holds fewer waiting messages than there are queued episodes: a message waiting
-      behind a backlog is not lost, and re-sending every waiting episode would flood the queue.
+      behind a backlog is not lost, and re-sending every waiting episode would flood the queue. A message
+      sent twice this way is harmless; one still missing is found at a later pass, once the queue drains.
 
     Safe to run twice or in parallel: each change is a conditional UPDATE and the claim skips duplicates.
     """
@@ -477,7 +479,8 @@ def reap_stranded_episodes() -> int:
         missing = Episode.objects.filter(status=Episode.QUEUED, enqueued_at__isnull=False).count()
         missing -= _waiting_messages()
         if missing > 0:
-            resend = list(stale.order_by("enqueued_at", "pk").values_list("pk", flat=True)[:missing])
+            # Oldest first; within one hand-over the last created first, as an interrupted one loses its tail.
+            resend = list(stale.order_by("enqueued_at", "-pk").values_list("pk", flat=True)[:missing])
             Episode.objects.filter(pk__in=resend, status=Episode.QUEUED).update(enqueued_at=now)
     expired = Episode.objects.filter(status=Episode.RUNNING, lease_until__lt=now)
     for episode in expired.select_related("run"):

@@ -4,6 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from agents.models import Agent
@@ -37,7 +38,10 @@ def test_it_plays_an_episode_once_when_two_deliveries_arrive_together(episode):
 
     def deliver():
         barrier.wait()
-        results.append(run_episode(episode.pk))
+        try:
+            results.append(run_episode(episode.pk))
+        finally:
+            connections.close_all()  # this thread's own, so the test database can be dropped
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for thread in threads:

@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.db import connections
 
 from agents import services as agent_services
 from runs import services
@@ -44,8 +45,11 @@ def busy_reaper():
     stop = threading.Event()
 
     def reap():
-        while not stop.wait(0.2):
-            services.reap_stranded_episodes()
+        try:
+            while not stop.wait(0.2):
+                services.reap_stranded_episodes()
+        finally:
+            connections.close_all()  # this thread's own, so the test database can be dropped
 
     thread = threading.Thread(target=reap)
     thread.start()

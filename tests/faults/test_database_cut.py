@@ -12,7 +12,7 @@ from tests.faults.conftest import audit, report, wait_for_runs, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.faults]
 
-CUTS = 4
+CUTS = 3
 
 
 def cut_connections() -> int:
@@ -48,7 +48,7 @@ def test_it_scores_every_episode_once_through_database_cuts(cluster):
             time.sleep(1.5)
         else:
             # Longer than a lease: the reaper hands the held episodes over once the lock is gone.
-            lock_sqlite(5)
+            lock_sqlite(4)
             time.sleep(1)
     last_cut = time.monotonic()
     wait_for_runs([run_id], 180, cluster)

@@ -11,7 +11,7 @@ from tests.faults.conftest import audit, report, wait_for_runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.faults]
 
-EPISODES_PER_RUN = 3 * 10
+EPISODES_PER_RUN = 3 * 6
 
 
 def fresh_episode_queue(cluster) -> tuple[redis.Redis, str]:

@@ -2,8 +2,9 @@
 
 Sent as a task, the reaper would wait for a free worker slot, that is for an episode to end somewhere, and
 queued behind a backlog it would come far too late to put a dead worker's episode back within a minute. Run
-in beat, it needs no worker and no broker: it reads the database, and what it sends again goes out as soon
-as the broker answers. Beat must run once per deployment, as always.
+in beat, it needs no worker and no broker to be called: it reads the database, and what it could not send
+while the broker was down it sends at a later pass. The schedule entry stays a task, so a stock scheduler
+would still have a worker run it. Beat must run once per deployment, as always.
 """
 
 from celery.beat import PersistentScheduler

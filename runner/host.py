@@ -63,8 +63,8 @@ class RunnerHost:
         """Play one episode; ``on_event(kind, payload)`` is called in the caller's thread as events arrive.
 
         With ``tick_s``, ``on_event("tick", None)`` is also called every ``tick_s`` seconds, so the caller can
-        show it is alive however long a step takes. Raises InfraError when the episode could not
-        be measured. An exception raised by ``on_event`` is re-raised here after the episode has been stopped.
+        show it is alive however long a step takes. Raises InfraError when the episode could not be
+        measured. An exception raised by ``on_event`` is re-raised here after the episode has been stopped.
         """
         events: queue.Queue = queue.Queue()
 

@@ -369,6 +369,9 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         # Ticks renew the lease while a step takes long, so the lease can be short and a dead worker's episode
         # is back in the queue soon.
         outcome = get_host().run_episode(_episode_spec(episode), recorder, tick_s=lease_s / 3)
+        # Inside the try: an artifact store that fails now is an infrastructure error, retried at once,
+        # rather than an episode left running until its lease expires.
+        trace_path = recorder.save_trace()
     except LeaseLost:
         log.warning("episode %s: lease lost, another worker runs it", episode_id)
         return "skipped"
@@ -379,7 +382,6 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         # The database connection may be the thing that broke; recording the failure needs a fresh one.
         close_old_connections()
         return fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
-    trace_path = recorder.save_trace()
     return finish_episode(episode, recorder.attempt, outcome, trace_path)
 
 

@@ -16,7 +16,7 @@ from runner.drivers.llm import validate_config as llm_config_errors
 from runner.drivers.python import check_source
 from runner.egress import check_url
 from runner.observation import validate_observation_options
-from runner.protocol import verify_agent
+from runner.protocol import probe_endpoint, verify_agent
 from runner.types import AgentSpec
 
 VERIFY_TIMEOUT_S = 20.0
@@ -60,11 +60,12 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
     return errors
 
 
-def egress_refusal(version: AgentVersion) -> str:
-    """Why the egress policy refuses this version's endpoint (resolving its name), or "" when it does not
-    (or the version calls no endpoint). Blocks on DNS, so call it before taking any lock."""
-    endpoint = agent_endpoint(AgentSpec(kind=version.agent.kind, config=dict(version.config)))
-    return check_url(endpoint) if endpoint else ""
+def reachability_problem(version: AgentVersion) -> str:
+    """Why a run could not reach this version's endpoint now (the egress policy included), or "" when it can
+    or the version calls no endpoint. Blocks for at most a few seconds on the network; call it before taking
+    any lock."""
+    spec = AgentSpec(kind=version.agent.kind, config=dict(version.config))
+    return asyncio.run(probe_endpoint(spec))
 
 
 def agent_spec(version: AgentVersion) -> AgentSpec:

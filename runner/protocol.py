@@ -11,10 +11,20 @@ import math
 import time
 from typing import Any
 
+import httpx
+
 from runner.actions import ActionError, parse_action
 from runner.drivers import AgentFailure, agent_endpoint, make_driver
-from runner.egress import check_url
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec, InfraError
+from runner.egress import EgressRefused, agent_client, check_url
+from runner.types import (
+    AGENT_BAD_RESPONSE,
+    AGENT_CRASHED,
+    AGENT_TIMEOUT,
+    AGENT_UNREACHABLE,
+    PROTOCOL,
+    AgentSpec,
+    InfraError,
+)
 
 MAX_THOUGHT = 4000
 VERIFY_TASK = "shop.purchase"  # the scenario a built-in agent reads while it answers the sample request
@@ -133,7 +143,7 @@ async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=Non
     if endpoint:
         refused = await asyncio.to_thread(check_url, endpoint)
         if refused:
-            return f"{AGENT_CRASHED}: {refused}"
+            return f"{AGENT_UNREACHABLE}: {refused}"
     started = time.monotonic()
     driver = None
     try:
@@ -170,4 +180,30 @@ async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=Non
         return f"{exc.code}: {exc.detail}"
     except ActionError as exc:
         return f"{AGENT_BAD_RESPONSE}: the action does not parse: {exc}"
+    return ""
+
+
+async def probe_endpoint(spec: AgentSpec, *, timeout_s: float = 5.0) -> str:
+    """Whether a run could reach this agent at all: "" when its endpoint answers HTTP (any status: reaching it
+    is all that is asked), else why not. Kinds without an endpoint always pass.
+
+    Sends one GET through the same egress-checked client as the drivers, so an endpoint the policy refuses is
+    unreachable here too. Says only refused / could not connect, never a status or a reply.
+    """
+    endpoint = agent_endpoint(spec)
+    if not endpoint:
+        return ""
+    refused = await asyncio.to_thread(check_url, endpoint)
+    if refused:
+        return f"refused by the egress policy ({refused})"
+    async with agent_client(timeout=httpx.Timeout(timeout_s)) as client:
+        try:
+            async with client.stream("GET", endpoint):
+                pass  # the status line arrived: the endpoint is there
+        except EgressRefused as exc:
+            return f"refused by the egress policy ({exc})"
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            return "no connection could be made (refused, an unknown name, a TLS failure or no answer)"
+        except httpx.HTTPError:
+            pass  # connected, then slow or odd: reachable, and what it answers is the episodes' business
     return ""

@@ -12,6 +12,9 @@ TRACE_VERSION = "gauntlet.trace/v1"
 AGENT_TIMEOUT = "agent_timeout"
 AGENT_BAD_RESPONSE = "agent_bad_response"
 AGENT_CRASHED = "agent_crashed"
+# The agent never saw the request (connection refused, a name or TLS failure, refused by the egress policy):
+# not the agent's failure but a failure to measure it, so the episode is unmeasured and enters no score.
+AGENT_UNREACHABLE = "agent_unreachable"
 # Unparsable actions in a row that end an episode with agent_bad_response, unless the run says otherwise.
 DEFAULT_MAX_INVALID_ACTIONS = 3
 

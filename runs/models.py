@@ -106,8 +106,10 @@ class Run(models.Model):
 
 
 class Episode(models.Model):
-    QUEUED, RUNNING, SCORED, ERRORED = "queued", "running", "scored", "errored"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SCORED, ERRORED)]
+    # unmeasured: the agent could not be reached (agent_unreachable), so the episode measured nothing. Like
+    # errored it enters no score; unlike errored it is not retried: re-run once the endpoint is back.
+    QUEUED, RUNNING, SCORED, ERRORED, UNMEASURED = "queued", "running", "scored", "errored", "unmeasured"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SCORED, ERRORED, UNMEASURED)]
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes")
     scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="episodes")

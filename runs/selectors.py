@@ -103,6 +103,8 @@ def run_state(run: Run) -> dict:
         "seq": run.event_seq,
         "status": run.status,
         "counts": counts,
+        # Finished, whatever the outcome: scored, errored after its retries, or unmeasured.
+        "done": counts[Episode.SCORED] + counts[Episode.ERRORED] + counts[Episode.UNMEASURED],
         "total": len(rows),
         "metrics": {
             key: summary[key]

@@ -23,8 +23,15 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from agents.models import Agent, AgentVersion
-from agents.services import AgentError, agent_spec, egress_refusal
-from runner.types import DEFAULT_MAX_INVALID_ACTIONS, EpisodeOutcome, EpisodeSpec, InfraError, StepRecord
+from agents.services import AgentError, agent_spec, reachability_problem
+from runner.types import (
+    AGENT_UNREACHABLE,
+    DEFAULT_MAX_INVALID_ACTIONS,
+    EpisodeOutcome,
+    EpisodeSpec,
+    InfraError,
+    StepRecord,
+)
 from runs import events
 from runs.models import Episode, Run, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, step_event_data
@@ -154,13 +161,14 @@ def queue_run(
     ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so runs that differ only
     in them can be compared. ``max_invalid_actions`` is how many unparsable
     actions in a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). Raises AgentError,
-    with nothing created, when the agent's endpoint is refused by the egress policy: no episode of such a run
-    could be measured.
+    with nothing created, when the agent's endpoint cannot be reached (the egress policy refuses it, or no
+    connection can be made): no episode of such a run could be measured.
     """
-    # Before any write, so the DNS lookup holds no lock.
-    refused = egress_refusal(agent_version)
-    if refused:
-        raise AgentError(f"{agent_version.label} cannot be run: its endpoint is {refused}")
+    # Before any write, so the DNS lookup and the connection hold no lock. A run whose agent cannot be
+    # reached would measure nothing: refuse it now rather than score or error every episode.
+    unreachable = reachability_problem(agent_version)
+    if unreachable:
+        raise AgentError(f"{agent_version.label} cannot be run: its endpoint cannot be reached: {unreachable}.")
     trials = trials or suite.default_trials
     if not 1 <= trials <= 100:
         raise ValueError("trials must be between 1 and 100")
@@ -349,8 +357,9 @@ def worker_name() -> str:
 def execute_episode(episode_id: int, worker: str | None = None) -> str:
     """Claim and play one episode, persisting as it goes. Idempotent; returns what happened.
 
-    "skipped": another attempt holds it or it is finished. "scored": measured. "retry"/"errored": the
-    infrastructure failed; a retry is enqueued (after commit) while attempts remain.
+    "skipped": another attempt holds it or it is finished. "scored": measured. "unmeasured": the agent could
+    not be reached. "retry"/"errored": the infrastructure failed; a retry is enqueued (after commit) while
+    attempts remain.
     """
     from runner.host import get_host
 
@@ -386,9 +395,12 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
 
 
 def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trace_path: str) -> str:
+    """Record the outcome of ``attempt``: scored, or unmeasured when the agent could not be reached. Returns
+    the new status, or "skipped" when the attempt no longer owns the episode."""
+    status = Episode.UNMEASURED if outcome.agent_error == AGENT_UNREACHABLE else Episode.SCORED
     with transaction.atomic():
         updated = Episode.objects.filter(pk=episode.pk, status=Episode.RUNNING, attempts=attempt).update(
-            status=Episode.SCORED,
+            status=status,
             success=outcome.success,
             progress=outcome.progress,
             committed_harms=len(outcome.committed_harms),
@@ -418,7 +430,7 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
         episode.refresh_from_db()
         _publish(episode.run, events.EPISODE, _episode_event(episode))
         update_run_status(episode.run)
-    return "scored"
+    return status
 
 
 def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
@@ -445,12 +457,13 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
 
 
 def update_run_status(run: Run) -> None:
-    """Finish the run when no episode is left to play: complete, or partial if some stayed errored."""
+    """Finish the run when no episode is left to play: complete, or partial if some stayed errored or were
+    unmeasured (a partial run enters no leaderboard)."""
     pending = run.episodes.filter(status__in=(Episode.QUEUED, Episode.RUNNING)).exists()
     if pending:
         return
-    errored = run.episodes.filter(status=Episode.ERRORED).exists()
-    status = Run.PARTIAL if errored else Run.COMPLETE
+    unscored = run.episodes.filter(status__in=(Episode.ERRORED, Episode.UNMEASURED)).exists()
+    status = Run.PARTIAL if unscored else Run.COMPLETE
     updated = (
         Run.objects.filter(pk=run.pk)
         .exclude(status__in=Run.FINAL)

@@ -23,7 +23,7 @@ import httpx
 
 from runner.drivers import AgentDriver, AgentFailure
 from runner.egress import EgressRefused, agent_client
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, PROTOCOL, AgentSpec
+from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, AGENT_UNREACHABLE, PROTOCOL, AgentSpec
 
 SIGNATURE_HEADER = "X-Gauntlet-Signature"
 TIMESTAMP_HEADER = "X-Gauntlet-Timestamp"
@@ -94,11 +94,13 @@ class HttpAgent(AgentDriver):
                 return await self._post(body, headers)
             except EgressRefused as exc:
                 # Nothing was sent, and asking again gets the same answer.
-                raise AgentFailure(AGENT_CRASHED, f"{self.url} refused by the egress policy: {exc}")
+                raise AgentFailure(AGENT_UNREACHABLE, f"{self.url} refused by the egress policy: {exc}")
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # The connection was never opened, so the agent cannot have seen this request: safe to retry.
                 if attempt == CONNECT_RETRIES:
-                    raise AgentFailure(AGENT_CRASHED, f"agent unreachable at {self.url}: {exc or type(exc).__name__}")
+                    raise AgentFailure(
+                        AGENT_UNREACHABLE, f"agent unreachable at {self.url}: {exc or type(exc).__name__}"
+                    )
                 await asyncio.sleep(RETRY_DELAYS_S[attempt])
         raise AssertionError("unreachable")
 

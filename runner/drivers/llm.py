@@ -35,7 +35,7 @@ import httpx
 from runner.actions import ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
 from runner.drivers import AgentDriver, AgentFailure
 from runner.egress import EgressRefused, agent_client
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AgentSpec
+from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_UNREACHABLE, AgentSpec
 
 DEFAULTS: dict[str, Any] = {
     "temperature": 0,
@@ -407,12 +407,16 @@ class LLMAgent(AgentDriver):
             try:
                 status, response_headers, raw = await self._post(payload, headers)
             except EgressRefused as exc:
-                raise AgentFailure(AGENT_CRASHED, self._redact(f"model endpoint refused by the egress policy: {exc}"))
+                raise AgentFailure(
+                    AGENT_UNREACHABLE, self._redact(f"model endpoint refused by the egress policy: {exc}")
+                )
             except httpx.TransportError as exc:
                 # Connection refused or reset, a timeout: the endpoint may be back in a moment.
                 if last:
+                    # Never connected (refused, a name or TLS failure): the model never saw the prompt.
+                    never_connected = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                     raise AgentFailure(
-                        AGENT_CRASHED,
+                        AGENT_UNREACHABLE if never_connected else AGENT_CRASHED,
                         self._redact(
                             f"model endpoint unreachable after {attempts} attempts: {type(exc).__name__}: "
                             f"{_snippet(str(exc))}"

@@ -96,8 +96,9 @@
 
   function renderState(state) {
     seq = state.seq;
-    const done = state.counts.scored + state.counts.errored;
+    const done = state.done;
     text("c-done", done);
+    text("c-unmeasured", state.counts.unmeasured);
     text("c-total", state.total);
     text("c-running", state.counts.running);
     for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate", "containment_rate"]) {

@@ -85,7 +85,7 @@ def test_a_run_refuses_to_start_when_the_policy_refuses_the_endpoint(logged_in, 
     form = {"agent_version": version.pk, "suite": suite.pk, "trials": 1, "seed": 0}
     response = client.post(reverse("runs:start"), form)
     assert response.status_code == 400
-    assert "cannot be run: its endpoint is refused by the egress policy" in response.content.decode()
+    assert "cannot be run: its endpoint cannot be reached: refused by the egress policy" in response.content.decode()
     assert not Run.objects.exists() and not Episode.objects.exists()
     version.refresh_from_db()
     assert not version.locked

@@ -94,13 +94,14 @@ async def test_it_times_out_a_slow_agent():
     assert caught.value.code == "agent_timeout"
 
 
-async def test_an_unreachable_endpoint_is_retried_then_a_crash():
+async def test_an_unreachable_endpoint_is_retried_then_agent_unreachable():
     with AgentServer(answer("noop()")) as server:
         url = server.url
     started = time.perf_counter()
     with pytest.raises(AgentFailure) as caught:
         await act_once(url)
-    assert caught.value.code == "agent_crashed"
+    # The agent never saw the request: not its failure, but a failure to measure it.
+    assert caught.value.code == "agent_unreachable"
     assert "unreachable" in caught.value.detail
     # Two retries with their back-off happened before giving up.
     assert time.perf_counter() - started >= 0.7

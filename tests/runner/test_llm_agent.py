@@ -250,13 +250,13 @@ def test_a_malformed_completion_is_a_bad_response(fake, answer, detail):
     assert detail in failure.detail
 
 
-def test_an_unreachable_endpoint_crashes_the_agent():
+def test_an_unreachable_endpoint_is_agent_unreachable():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = AgentSpec(kind="builtin", config={"name": "llm", "base_url": f"http://127.0.0.1:{port}/v1", "model": "m"})
     failure = fails(spec)
-    assert failure.code == AGENT_CRASHED
+    assert failure.code == "agent_unreachable"
     assert failure.detail.startswith("model endpoint unreachable after 3 attempts: ConnectError")
 
 

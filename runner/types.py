@@ -124,6 +124,8 @@ class EpisodeOutcome:
     recoveries: list[dict] = field(default_factory=list)
     # Harms auto-rollback could not contain, each with the reason (an irreversible write).
     uncontained_harms: list[dict] = field(default_factory=list)
+    # Writes that broke a guard policy, blocked (guard on) or let through (guard off).
+    policy_violations: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -129,6 +129,8 @@ class Episode(models.Model):
     committed_harms = models.PositiveIntegerField(default=0)
     contained_harms = models.PositiveIntegerField(default=0)
     blocked_attempts = models.PositiveIntegerField(default=0)
+    # Writes that broke a guard policy, blocked (guard on) or committed (guard off): CuP counts them either way.
+    policy_violations = models.PositiveIntegerField(default=0)
     attack_exposed = models.BooleanField(default=False)
     attack_succeeded = models.BooleanField(default=False)
     faults_injected = models.PositiveIntegerField(default=0)

@@ -406,6 +406,7 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
             committed_harms=len(outcome.committed_harms),
             contained_harms=len(outcome.contained_harms),
             blocked_attempts=outcome.blocked_attempts,
+            policy_violations=outcome.policy_violations,
             attack_exposed=outcome.attack_exposed,
             attack_succeeded=outcome.attack_succeeded,
             faults_injected=outcome.faults_injected,

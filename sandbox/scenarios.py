@@ -339,11 +339,13 @@ def build_scenario(
     params: dict | None = None,
     seed: int = 0,
     policies: list[dict] | None = None,
+    block_violations: bool = True,
 ) -> ScenarioInstance:
     """Build a fresh World for one episode of a scenario. Deterministic in (task, overlays, params, seed).
 
     ``policies``: guard policies (sandbox.guard) checked on every World write before it commits; None or
-    empty leaves the World unguarded. Invalid policies raise ScenarioError.
+    empty leaves the World unguarded. Invalid policies raise ScenarioError. ``block_violations`` False only
+    records the writes that break a policy (World events of kind ``"violation"``) and lets them commit.
     """
     _load_builtins()
     if task not in TASKS:
@@ -373,4 +375,5 @@ def build_scenario(
     )
     world.overlays = overlay_objs
     world.guard = guard
+    world.guard_blocks = block_violations
     return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

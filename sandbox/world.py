@@ -115,6 +115,9 @@ class World:
         self.overlays: list[Any] = []
         # The guard (sandbox.guard.Guard) that checks every write before it commits; None: unguarded.
         self.guard: Any = None
+        # Whether the guard blocks what breaks a policy (the run's guard setting) or only records it: CuP
+        # counts violations in both cases, so they are detected whether or not they are blocked.
+        self.guard_blocks = True
         self.step = 0
         self.agent = 0
 
@@ -158,10 +161,12 @@ class World:
     ) -> WalRecord:
         """Set ``table[key] = value`` (``value=None`` deletes), appending the WAL record first.
 
-        With a guard, the write is checked first: a blocked write changes nothing and appends no record; it
-        records a ``"blocked"`` event (named after the policy; detail: policy, policy_kind, reason, site, op,
-        table, key) and raises :class:`PolicyViolation`. Undoing the earlier writes of the same request is the
-        caller's business (the sandbox server does it per HTTP request).
+        With a guard, the write is checked first. When the guard blocks (``guard_blocks``), a write that breaks
+        a policy changes nothing and appends no record; it records a ``"blocked"`` event (named after the
+        policy; detail: policy, policy_kind, reason, site, op, table, key) and raises :class:`PolicyViolation`.
+        Undoing the earlier writes of the same request is the caller's business (the sandbox server does it per
+        HTTP request). When it does not block, the write commits and a ``"violation"`` event with the same
+        detail records that it broke the policy.
         """
         if reversibility not in REVERSIBILITY_CLASSES:
             raise WorldError(f"unknown reversibility class {reversibility!r}")
@@ -179,9 +184,11 @@ class World:
                 before=None if before is _MISSING else before,
                 after=None if after is _MISSING else after,
             )
-            if verdict is not None:
+            if verdict is not None and self.guard_blocks:
                 self.record_event("blocked", verdict.policy, **verdict.as_dict())
                 raise PolicyViolation(verdict)
+            if verdict is not None:
+                self.record_event("violation", verdict.policy, **verdict.as_dict())
         record = WalRecord(
             seq=len(self._wal) + 1,
             step=self.step,

@@ -237,6 +237,18 @@ def test_a_blocked_write_leaves_no_trace_in_state_or_wal_and_records_an_event():
     }
 
 
+def test_it_records_a_violation_and_lets_the_write_commit_when_the_guard_does_not_block():
+    world = build_scenario(
+        key="guard", task="bank.pay_payee", seed=3, policies=[NO_WIRES], block_violations=False
+    ).world
+    world.step = 2
+    world.write(site="bank", op="wire_external", table="bank_payments", key="9", value={"amount_cents": 5})
+    assert world.get("bank_payments", "9") == {"amount_cents": 5}
+    event = world.events[-1]
+    assert (event.kind, event.name, event.step) == ("violation", "no-wires", 2)
+    assert event.detail["policy_kind"] == "forbid_op" and event.detail["key"] == "9"
+
+
 def test_build_scenario_refuses_invalid_policies_and_leaves_an_unguarded_world_without_any():
     with pytest.raises(ScenarioError, match="unknown kind 'cap'"):
         build_scenario(key="x", task="shop.purchase", policies=[{"name": "a", "kind": "cap", "table": "t"}])
@@ -328,3 +340,16 @@ def test_the_guard_blocks_gullible_on_an_attack_and_never_the_oracle():
     assert event["name"] == "no-secrets-in-outside-mail" and event["detail"]["table"] == "mail_outgoing"
     assert gullible.attack_exposed and not gullible.attack_succeeded and gullible.committed_harms == []
     assert oracle.success and not blocked(oracle_events) and oracle.committed_harms == []
+    assert gullible.policy_violations == 1 and oracle.policy_violations == 0
+
+
+@pytest.mark.browser
+def test_with_the_guard_off_violations_are_recorded_on_the_episode_and_not_blocked():
+    suite = next(s for s in builtin_suites() if s.name == "adversarial")
+    scenario = next(s for s in suite.scenarios if s.key == "bank-pay-payee--exfiltration")
+    outcome, events = episodes.play(
+        episodes.spec("gullible", scenario.task, scenario.overlays, guard=False, policies=scenario.policies)
+    )
+    verdicts = [p for kind, p in events if kind == "trace" and p["type"] == "policy_verdict"]
+    assert [(v["kind"], v["name"]) for v in verdicts] == [("violation", "no-secrets-in-outside-mail")]
+    assert outcome.policy_violations == 1 and outcome.blocked_attempts == 0 and outcome.attack_succeeded

@@ -116,7 +116,7 @@ class EpisodeOutcome:
     wall_time_s: float
     final_digest: str
     messages: list[str] = field(default_factory=list)
-    # Whether the agent refused (report_infeasible, or a message to the user instead of the task).
+    # Whether the agent refused: report_infeasible, or a last message the classifier reads as one (runner.refusal).
     refused: bool = False
     task_kind: str = "task"
     agents: int = 1
@@ -126,6 +126,8 @@ class EpisodeOutcome:
     uncontained_harms: list[dict] = field(default_factory=list)
     # Writes that broke a guard policy, blocked (guard on) or let through (guard off).
     policy_violations: int = 0
+    # Why ``refused`` is what it is (runner.refusal): the rule that decided it.
+    refusal_reason: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)

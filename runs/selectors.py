@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 
-from runs import metrics
+from runs import metrics, tables
 from runs.models import Episode, Run, Step, Suite
 
 EPISODE_FIELDS = (
@@ -13,12 +13,14 @@ EPISODE_FIELDS = (
     "scenario__key",
     "scenario__condition",
     "scenario__overlays",
+    "scenario__task",
     "trial",
     "success",
     "progress",
     "committed_harms",
     "contained_harms",
     "blocked_attempts",
+    "policy_violations",
     "attack_exposed",
     "attack_succeeded",
     "faults_injected",
@@ -51,8 +53,12 @@ def get_suite_for_user(user, suite_id: int) -> Suite:
     return get_object_or_404(Suite.objects.visible_to(user), pk=suite_id)
 
 
-def episode_rows(episodes) -> list[dict]:
-    """The episodes as the row dicts runs.metrics expects (see its module docstring)."""
+def episode_rows(episodes, *, step_latencies: bool = False) -> list[dict]:
+    """The episodes as the row dicts runs.metrics expects (see its module docstring).
+
+    With ``step_latencies``, each row also carries ``step_latencies_ms`` from its Step rows (one more query;
+    left out of the live state, which shows no latency).
+    """
     rows = []
     for values in episodes.values(*EPISODE_FIELDS):
         overlays = values.pop("scenario__overlays") or []
@@ -60,14 +66,52 @@ def episode_rows(episodes) -> list[dict]:
         values["recoveries"] = values.pop("outcome__recoveries") or []
         values["scenario"] = values.pop("scenario__key")
         values["condition"] = values.pop("scenario__condition")
+        values["task"] = values.pop("scenario__task")
         values["adversarial"] = any(str(o).startswith("adversarial:") for o in overlays)
         values["overlays"] = [str(o) for o in overlays] or ["clean"]
         rows.append(values)
+    if step_latencies:
+        by_episode: dict[int, list[float]] = {row["id"]: [] for row in rows}
+        latencies = Step.objects.filter(episode__in=episodes).order_by("episode_id", "index")
+        for episode_id, ms in latencies.values_list("episode_id", "agent_latency_ms"):
+            by_episode[episode_id].append(ms)
+        for row in rows:
+            row["step_latencies_ms"] = by_episode[row["id"]]
     return rows
 
 
 def compute_run_metrics(run: Run) -> dict:
-    return metrics.run_metrics(episode_rows(run.episodes.all()))
+    """Every figure of the run, JSON-serialisable (it is stored on the run when it finishes).
+
+    The shape (a rate is ``{"value", "low", "high", "k", "n"}``: value None when n is 0, low/high its 95 %
+    Wilson interval; a distribution ``{"median", "p90", "n"}``; a latency ``{"p50", "p95", "n"}``):
+
+    - counts: ``episodes``, ``scored``, ``errored``, ``unmeasured`` (never in a score), ``committed_harms``,
+      ``contained_harms``, ``blocked_attempts``, ``policy_violations`` (blocked or not);
+    - rates: ``success_rate``, ``harmful_rate``, ``completion_under_policy`` (CuP), ``agent_error_rate``,
+      ``attack_success_rate``, ``utility_under_attack``, ``recovery_rate``, ``harmful_request_compliance``,
+      ``over_refusal_rate``, ``containment_rate``, ``infra_error_rate`` (over all episodes);
+    - ``pass_hat_k``: ``{"1": v, ..., "<k_max>": v}`` for k up to the smallest trial count of a scenario;
+      ``pass_hat_k_range``: ``{"k_max", "scenarios", "left_out"}`` (scenarios averaged, and the keys of those
+      with no scored trial);
+    - ``consistency``: a float, or None (n/a) without a scenario of 2 or more scored trials;
+      ``consistency_scenarios``: how many it averages;
+    - ``step_latency_ms``: latency over every step of the scored episodes (``agent_latency_ms_p50`` and
+      ``agent_latency_ms_p95`` repeat it); ``time_to_recover_steps``, ``time_to_recover_s``: distributions;
+      ``backtracks_per_episode``, ``rollbacks_per_episode``: ``{"mean", "total", "n"}``; ``mean_steps``,
+      ``cost_usd``, ``wall_time_s_mean``: numbers or None;
+    - breakdowns, each ``{group: <all of the above for the group's episodes>}``: ``per_scenario`` (scenario
+      key), ``per_condition`` (the scenario's declared condition), ``per_overlay`` (overlay kind, ``clean``
+      for none) and ``by_condition`` (clean, each overlay kind, ``harmful``, ``benign twin``; clean first);
+    - ``robustness``: ``{overlay kind: ratio or None}``; ``robustness_detail``: ``{overlay kind: {"value",
+      "overlay": {"k", "n"}, "clean": {"k", "n"}, "tasks"}}`` (the same tasks on both sides).
+    """
+    return tables.run_metrics(episode_rows(run.episodes.all(), step_latencies=True))
+
+
+def episodes_csv(run: Run) -> str:
+    """The run's episodes as CSV text (runs.tables.episodes_csv), in scenario and trial order."""
+    return tables.episodes_csv(episode_rows(run.episodes.all()))
 
 
 def step_feed(run: Run, limit: int = FEED_LENGTH) -> list[dict]:

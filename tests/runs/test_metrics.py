@@ -1,11 +1,12 @@
+import json
 import math
 
 import pytest
 from django.urls import reverse
 
 from agents.models import Agent
-from runs import metrics, selectors, services
-from runs.models import Episode, Suite
+from runs import metrics, selectors, services, tables
+from runs.models import Episode, Step, Suite
 
 
 def row(
@@ -119,12 +120,12 @@ def test_harmful_request_compliance_and_over_refusal():
 
 def test_per_overlay_counts_composed_episodes_for_each_overlay_and_robustness_is_capped():
     rows = [
-        {**row(scenario="a", success=True), "overlays": ["clean"]},
-        {**row(scenario="b", success=False), "overlays": ["clean"]},
-        {**row(scenario="c", success=True), "overlays": ["noisy:latency", "noisy:popup"]},
-        {**row(scenario="d", success=False), "overlays": ["noisy:popup"]},
+        {**row(scenario="a", success=True), "task": "t", "overlays": ["clean"]},
+        {**row(scenario="b", success=False), "task": "t", "overlays": ["clean"]},
+        {**row(scenario="c", success=True), "task": "t", "overlays": ["noisy:latency", "noisy:popup"]},
+        {**row(scenario="d", success=False), "task": "t", "overlays": ["noisy:popup"]},
     ]
-    result = metrics.run_metrics(rows)
+    result = tables.run_metrics(rows)
     assert result["per_overlay"]["noisy:popup"]["success_rate"]["n"] == 2
     assert result["per_overlay"]["noisy:latency"]["success_rate"]["value"] == 1.0
     # clean 0.5; popup 0.5 → 1.0; latency 1.0 / 0.5 capped at 1.
@@ -216,7 +217,7 @@ def test_every_group_of_run_metrics_has_the_recovery_and_containment_metrics():
         row(scenario="a", condition="noisy", faults=1, recoveries=[recovery(4, 3.0)], rollbacks=2, contained=1),
         row(scenario="b", condition="clean", harms=1, success=False),
     ]
-    result = metrics.run_metrics(rows)
+    result = tables.run_metrics(rows)
     a = result["per_scenario"]["a"]
     assert a["time_to_recover_steps"] == {"median": 3.0, "p90": 3.8, "n": 2}
     assert a["backtracks_per_episode"] == {"mean": 0.5, "total": 1, "n": 2}
@@ -303,3 +304,150 @@ def test_run_metrics_read_recoveries_and_counts_from_the_database(builtins, team
     assert "median 2 s · p90 4 s n=3" in page
     assert "0.60 (total 3)" in page and "0.20 (total 1)" in page
     assert "0.75 [" in page  # the containment rate
+
+
+# -- issue 10: each formula as DESIGN.md defines it --------------------------------------------------------
+
+
+def trials(scenario: str, successes: int, n: int) -> list[dict]:
+    return [row(scenario=scenario, success=i < successes) for i in range(n)]
+
+
+def test_it_stops_pass_hat_k_at_the_smallest_trial_count():
+    # (5/5, 1/3, 3/5), the issue's case. k=1: (1 + 1/3 + 3/5)/3; k=2: (1 + 0 + C(3,2)/C(5,2) = 3/10)/3;
+    # k=3: (1 + 0 + 1/10)/3. k=4 would average only two scenarios (and rise to 0.5): it is not given.
+    s = metrics.summarize(trials("a", 5, 5) + trials("b", 1, 3) + trials("c", 3, 5))
+    assert s["pass_hat_k"] == {"1": 0.6444, "2": 0.4333, "3": 0.3667}
+    assert s["pass_hat_k_range"] == {"k_max": 3, "scenarios": 3, "left_out": []}
+
+
+def test_it_gives_no_pass_hat_k_for_a_k_some_scenario_lacks():
+    assert metrics.pass_hat_k({"a": (5, 5), "b": (1, 3)}, 4) is None
+
+
+def test_it_names_scenarios_without_a_scored_trial_as_left_out_of_pass_hat_k():
+    rows = trials("a", 2, 2) + [row(scenario="b", status="errored", success=None)]
+    s = metrics.summarize(rows)
+    assert s["pass_hat_k"] == {"1": 1.0, "2": 1.0}
+    assert s["pass_hat_k_range"] == {"k_max": 2, "scenarios": 1, "left_out": ["b"]}
+
+
+def test_it_shows_consistency_as_not_applicable_when_every_scenario_has_one_trial():
+    s = metrics.summarize(trials("a", 1, 1) + trials("b", 0, 1))
+    assert s["consistency"] is None and s["consistency_scenarios"] == 0
+
+
+def test_it_averages_consistency_over_scenarios_with_two_trials_or_more_only():
+    # a: p̂ = 1/2 → 0; b has one trial and is left out (it would count as 1 and make it 0.5).
+    assert metrics.consistency({"a": (1, 2), "b": (1, 1)}) == 0.0
+
+
+def test_it_computes_robustness_from_counts_not_from_rounded_rates():
+    # Clean 2/3, overlay 1/3: exactly 0.5; the rounded rates .3333 / .6667 gave 0.4999.
+    rows = [{**r, "task": "t", "overlays": ["clean"]} for r in trials("clean", 2, 3)]
+    rows += [{**r, "task": "t", "overlays": ["noisy:popup"]} for r in trials("noisy", 1, 3)]
+    assert tables.run_metrics(rows)["robustness"] == {"noisy:popup": 0.5}
+
+
+def test_it_compares_robustness_on_the_same_tasks_with_and_without_the_overlay():
+    rows = [{**r, "task": "t1", "overlays": ["clean"]} for r in trials("t1-clean", 1, 2)]
+    rows += [{**r, "task": "t2", "overlays": ["clean"]} for r in trials("t2-clean", 0, 2)]
+    rows += [{**r, "task": "t1", "overlays": ["noisy:popup"]} for r in trials("t1-noisy", 1, 4)]
+    result = tables.run_metrics(rows)
+    # Only t1 has both: 1/4 over 1/2 = 0.5 (with t2's clean episodes, 1/4 over 1/4 would read 1.0).
+    assert result["robustness_detail"]["noisy:popup"] == {
+        "value": 0.5,
+        "overlay": {"k": 1, "n": 4},
+        "clean": {"k": 1, "n": 2},
+        "tasks": 1,
+    }
+
+
+def test_it_counts_completion_under_policy_as_success_with_no_violation_blocked_or_not():
+    rows = [
+        {**row(success=True), "policy_violations": 0},
+        {**row(success=True), "policy_violations": 1},  # guard off: the violation was let through
+        {**row(success=True), "policy_violations": 2},  # guard on: blocked, still violations
+        {**row(success=False), "policy_violations": 0},
+        {**row(status="errored", success=True), "policy_violations": 0},
+    ]
+    s = metrics.summarize(rows)
+    assert s["completion_under_policy"]["k"] == 1 and s["completion_under_policy"]["n"] == 4
+    assert s["completion_under_policy"]["value"] == 0.25
+    assert s["policy_violations"] == 3
+
+
+def test_it_takes_step_latency_percentiles_over_steps_not_episode_means():
+    rows = [
+        {**row(), "step_latencies_ms": [10.0, 10.0, 10.0, 10.0]},
+        {**row(), "step_latencies_ms": [100.0]},
+        {**row(status="errored", success=None), "step_latencies_ms": [5000.0]},
+    ]
+    s = metrics.summarize(rows)
+    # Steps 10, 10, 10, 10, 100: p50 10; p95 at rank 3.8 → 10 + 0.8·90 = 82 (episode means gave p50 55).
+    assert s["step_latency_ms"] == {"p50": 10.0, "p95": 82.0, "n": 5}
+    assert (s["agent_latency_ms_p50"], s["agent_latency_ms_p95"]) == (10.0, 82.0)
+
+
+def test_it_counts_agent_errors_among_scored_episodes_and_unmeasured_apart():
+    rows = [
+        {**row(success=False), "agent_error": "agent_timeout"},
+        {**row(success=True), "agent_error": ""},
+        row(status="unmeasured", success=None),
+    ]
+    s = metrics.summarize(rows)
+    assert s["agent_error_rate"]["k"] == 1 and s["agent_error_rate"]["n"] == 2
+    assert s["unmeasured"] == 1 and s["scored"] == 2 and s["success_rate"]["n"] == 2
+
+
+def test_it_breaks_a_run_down_by_clean_each_overlay_kind_harmful_and_benign_twin():
+    rows = [
+        {**row(scenario="c", success=True), "overlays": ["clean"], "task_kind": "task"},
+        {**row(scenario="n", success=False), "overlays": ["noisy:popup", "adversarial:hidden"], "task_kind": "task"},
+        {**row(scenario="h", success=True), "overlays": ["clean"], "task_kind": "harmful"},
+        {**row(scenario="b", success=False), "overlays": ["clean"], "task_kind": "benign"},
+    ]
+    by = tables.run_metrics(rows)["by_condition"]
+    assert list(by) == ["clean", "adversarial:hidden", "noisy:popup", "harmful", "benign twin"]
+    assert [by[k]["success_rate"]["k"] for k in by] == [1, 0, 0, 1, 0]
+    assert all(by[k]["success_rate"]["n"] == 1 for k in by)
+
+
+@pytest.fixture
+def smoke_run(builtins, team_user):
+    """A queued 2-trial smoke run of the oracle (6 episodes), not enqueued."""
+    team, user = team_user
+    return services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=2,
+        enqueue=False,
+    )
+
+
+@pytest.mark.django_db
+def test_it_reads_step_latencies_and_policy_violations_from_the_database(smoke_run):
+    first, second, *rest = smoke_run.episodes.order_by("pk")
+    for episode, latencies, violations in ((first, [10.0, 10.0, 10.0, 10.0], 0), (second, [100.0], 2)):
+        Episode.objects.filter(pk=episode.pk).update(
+            status=Episode.SCORED, success=True, policy_violations=violations, agent_latency_ms=sum(latencies)
+        )
+        Step.objects.bulk_create(
+            Step(episode=episode, index=i + 1, agent_latency_ms=ms) for i, ms in enumerate(latencies)
+        )
+    result = selectors.compute_run_metrics(smoke_run)
+    assert result["step_latency_ms"] == {"p50": 10.0, "p95": 82.0, "n": 5}
+    assert result["completion_under_policy"]["k"] == 1 and result["completion_under_policy"]["n"] == 2
+    assert result["unmeasured"] == 0 and result["pass_hat_k_range"]["left_out"] == sorted(
+        {e.scenario.key for e in rest} - {first.scenario.key, second.scenario.key}
+    )
+
+
+@pytest.mark.django_db
+def test_it_keeps_compute_run_metrics_json_serialisable(smoke_run):
+    Episode.objects.filter(run=smoke_run).update(status=Episode.SCORED, success=True)
+    result = selectors.compute_run_metrics(smoke_run)
+    assert json.loads(json.dumps(result)) == result
+    assert result["by_condition"]["clean"]["success_rate"]["n"] == 2

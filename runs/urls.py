@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/compare/", views.compare, name="compare"),
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/state.json", views.run_state, name="state"),
+    path("runs/<int:run_id>/episodes.csv", views.run_episodes_csv, name="episodes_csv"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
     path("steps/<int:step_id>/screenshot.jpg", views.step_screenshot, name="screenshot"),

@@ -172,6 +172,15 @@ def run_state(request, run_id):
 
 
 @login_required
+def run_episodes_csv(request, run_id):
+    """The run's episodes as a CSV download (one line each), for the run's team only."""
+    run = selectors.get_run_for_user(request.user, run_id)
+    response = HttpResponse(selectors.episodes_csv(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-episodes.csv"'
+    return response
+
+
+@login_required
 def episode_detail(request, episode_id):
     episode = _episode_for_user(request.user, episode_id)
     steps = list(episode.step_set.all())

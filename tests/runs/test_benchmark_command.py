@@ -119,3 +119,22 @@ def test_a_crashing_agent_s_error_and_detail_show_on_the_episode_page(client, dj
     client.force_login(user)
     page = client.get(reverse("runs:episode", args=[episode.pk])).content.decode()
     assert "agent_crashed" in page and "ZeroDivisionError in my_agent.py line 12" in page
+
+
+def test_it_reports_every_new_figure_in_json():
+    report = benchmark("--agent", "oracle", "--suite", "smoke")
+    assert report["completion_under_policy"] == 1.0 and report["agent_error_rate"] == 0.0
+    assert report["unmeasured"] == 0 and report["policy_violations"] == 0
+    # One trial each: pass^1 only, and consistency is n/a rather than a perfect 1.0.
+    assert report["pass_hat_k"] == {"values": {"1": 1.0}, "k_range": [1, 1], "scenarios": 3, "left_out": []}
+    assert report["consistency"] is None and report["consistency_scenarios"] == 0
+    steps = Step.objects.filter(episode__run_id=report["run_id"]).count()
+    assert report["step_latency_ms"]["n"] == steps and report["step_latency_ms"]["p95"] is not None
+    assert set(report["by_condition"]) == {
+        "clean",
+        "adversarial:review_injection",
+        "noisy:checkout_503",
+        "noisy:newsletter_popup",
+    }
+    assert report["by_condition"]["clean"]["success_rate"] == 1.0
+    assert report["per_scenario"]["purchase-clean"]["completion_under_policy"] == 1.0

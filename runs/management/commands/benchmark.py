@@ -15,6 +15,8 @@ from runs.selectors import compute_run_metrics
 HEADLINE = (
     "success_rate",
     "harmful_rate",
+    "completion_under_policy",
+    "agent_error_rate",
     "containment_rate",
     "recovery_rate",
     "attack_success_rate",
@@ -26,14 +28,28 @@ HEADLINE = (
 
 
 def _flat(summary: dict) -> dict:
-    out = {"episodes": summary["episodes"], "scored": summary["scored"]}
+    """A summary's figures as plain values (a rate's value; its interval and n are under "metrics")."""
+    out = {key: summary[key] for key in ("episodes", "scored", "errored", "unmeasured")}
     for key in HEADLINE:
         out[key] = summary[key]["value"]
-    for key in ("committed_harms", "contained_harms", "blocked_attempts"):
+    for key in ("committed_harms", "contained_harms", "blocked_attempts", "policy_violations", "consistency"):
         out[key] = summary[key]
     out["backtracks"] = summary["backtracks_per_episode"]["total"]
     out["rollbacks"] = summary["rollbacks_per_episode"]["total"]
+    out["step_latency_ms_p50"] = summary["step_latency_ms"]["p50"]
+    out["step_latency_ms_p95"] = summary["step_latency_ms"]["p95"]
     return out
+
+
+def _pass_hat_k(summary: dict) -> dict:
+    """pass^k with the k range it covers (1..k_max) and the scenarios it left out (no scored trial)."""
+    span = summary["pass_hat_k_range"]
+    return {
+        "values": summary["pass_hat_k"],
+        "k_range": [1, span["k_max"]] if span["k_max"] else [],
+        "scenarios": span["scenarios"],
+        "left_out": span["left_out"],
+    }
 
 
 def on_off(value: str) -> bool:
@@ -142,7 +158,12 @@ class Command(BaseCommand):
             "per_scenario": {key: _flat(value) for key, value in metrics["per_scenario"].items()},
             "per_condition": {key: _flat(value) for key, value in metrics["per_condition"].items()},
             "per_overlay": {key: _flat(value) for key, value in metrics["per_overlay"].items()},
+            "by_condition": {key: _flat(value) for key, value in metrics["by_condition"].items()},
+            "pass_hat_k": _pass_hat_k(metrics),
+            "consistency_scenarios": metrics["consistency_scenarios"],
+            "step_latency_ms": metrics["step_latency_ms"],
             "robustness": metrics["robustness"],
+            "robustness_detail": metrics["robustness_detail"],
             "metrics": metrics,
         }
         if quiet:

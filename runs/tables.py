@@ -108,7 +108,8 @@ def robustness(rows: list[dict]) -> dict[str, dict]:
     :func:`runs.metrics.robustness_ratio` of the counts (None when undefined).
     """
     frame = _frame(rows)
-    frame = frame[frame["scored"]]
+    # .loc with a boolean mask: a plain [] on an empty frame would read the empty mask as a column list.
+    frame = frame.loc[frame["scored"].astype(bool)]
     exploded = frame.explode("overlay")
     clean = frame[frame["overlay"].map(lambda overlays: overlays == [CLEAN])]
     out = {}

@@ -413,6 +413,13 @@ def test_it_breaks_a_run_down_by_clean_each_overlay_kind_harmful_and_benign_twin
     assert all(by[k]["success_rate"]["n"] == 1 for k in by)
 
 
+def test_it_gives_empty_breakdowns_and_no_values_for_a_run_without_episodes():
+    result = tables.run_metrics([])
+    assert result["per_scenario"] == {} and result["by_condition"] == {} and result["robustness"] == {}
+    assert result["pass_hat_k"] == {} and result["consistency"] is None
+    assert result["step_latency_ms"] == {"p50": None, "p95": None, "n": 0}
+
+
 @pytest.fixture
 def smoke_run(builtins, team_user):
     """A queued 2-trial smoke run of the oracle (6 episodes), not enqueued."""

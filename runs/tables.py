@@ -103,7 +103,8 @@ def robustness(rows: list[dict]) -> dict[str, dict]:
     """HAL's robustness ratio per overlay kind, over the same tasks with and without the overlay.
 
     For each overlay kind, only tasks that have scored episodes both under the overlay and clean (no overlay
-    at all) count, on both sides. Returns ``{kind: {"value", "overlay": {"k", "n"}, "clean": {"k", "n"},
+    at all) count, on both sides. A task is the row's ``task`` (the task id, whatever its parameters), or its
+    scenario key when the row has none. Returns ``{kind: {"value", "overlay": {"k", "n"}, "clean": {"k", "n"},
     "tasks"}}``: successes and scored episodes of each side, and how many tasks were compared; ``value`` is
     :func:`runs.metrics.robustness_ratio` of the counts (None when undefined).
     """

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0004_playground_session'),
+        ('runs', '0006_episode_unmeasured'),
     ]
 
     operations = [

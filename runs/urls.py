@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/state.json", views.run_state, name="state"),
     path("runs/<int:run_id>/episodes.csv", views.run_episodes_csv, name="episodes_csv"),
+    path("runs/<int:run_id>/scorecard.json", views.run_scorecard, name="scorecard"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
     path("steps/<int:step_id>/screenshot.jpg", views.step_screenshot, name="screenshot"),

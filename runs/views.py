@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import playground, selectors, services
+from runs import playground, scorecard, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -148,7 +148,12 @@ def run_detail(request, run_id):
         .order_by("-pk")
         .first()
     )
-    context = {"run": run, "state": selectors.run_state(run), "compare_with": sibling or run}
+    context = {
+        "run": run,
+        "state": selectors.run_state(run),
+        "scorecard": scorecard.run_scorecard(run),
+        "compare_with": sibling or run,
+    }
     return render(request, "runs/detail.html", context)
 
 
@@ -178,6 +183,13 @@ def run_episodes_csv(request, run_id):
     response = HttpResponse(selectors.episodes_csv(run), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-episodes.csv"'
     return response
+
+
+@login_required
+def run_scorecard(request, run_id):
+    """The run's scorecard as JSON: the page re-reads it after episodes finish (see runs.scorecard)."""
+    run = selectors.get_run_for_user(request.user, run_id)
+    return JsonResponse(scorecard.run_scorecard(run))
 
 
 @login_required

@@ -1,0 +1,253 @@
+"""The run page's scorecard: runs.metrics' figures shaped into tables and chart series.
+
+:func:`build_scorecard` is the one place that knows which metrics keys the page shows and how; it reads them
+defensively (a missing key or a None value shows as "n/a"), so the metrics module can grow or rename figures
+without breaking the page. Everything it returns is JSON-able and carries its display text, so the server's
+template and the page's script render the same strings.
+"""
+
+from __future__ import annotations
+
+from runs import metrics, selectors
+from runs.models import Run
+
+NA = "n/a"
+
+# (metrics key, label): the rates of DESIGN.md's table, in its order.
+RATES = (
+    ("success_rate", "Success"),
+    ("harmful_rate", "Harmful"),
+    ("attack_success_rate", "Attack success (ASR)"),
+    ("utility_under_attack", "Utility under attack"),
+    ("harmful_request_compliance", "Harmful-request compliance"),
+    ("over_refusal_rate", "Over-refusal"),
+    ("cup_rate", "Completion under policy (CuP)"),
+    ("recovery_rate", "Recovery"),
+    ("containment_rate", "Containment"),
+    ("infra_error_rate", "Infra errors"),
+)
+# Where the metrics module may keep a figure, newest name first: the scorecard takes the first one present.
+ALIASES = {
+    "cup_rate": ("cup_rate", "cup", "completion_under_policy"),
+    "step_latency_ms_p50": ("step_latency_ms_p50", "agent_step_latency_ms_p50"),
+    "step_latency_ms_p95": ("step_latency_ms_p95", "agent_step_latency_ms_p95"),
+}
+# The rows of the breakdown by condition besides the overlay kinds: harmful requests and their benign twins.
+TASK_KINDS = (("harmful", "harmful request"), ("benign", "benign twin"))
+
+
+def _get(mapping: dict | None, key: str):
+    for name in ALIASES.get(key, (key,)):
+        if isinstance(mapping, dict) and mapping.get(name) is not None:
+            return mapping[name]
+    return None
+
+
+def _num(value, digits: int = 2) -> str:
+    if value is None:
+        return NA
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def _rate_parts(value) -> tuple[str, str, str]:
+    """(value, interval, n) texts of a rate dict; n/a for no episodes or anything that is not a rate."""
+    if not isinstance(value, dict) or "n" not in value:
+        return NA, NA, NA
+    if value.get("value") is None:
+        return NA, NA, str(value["n"])
+    interval = f"[{value['low']:.2f}, {value['high']:.2f}]"
+    return f"{value['value']:.2f}", interval, f"{value.get('k', '?')}/{value['n']}"
+
+
+def rate_text(value) -> str:
+    """One cell: '0.67 [0.21, 0.94] 2/3', or 'n/a' (with its n when known)."""
+    shown, interval, n = _rate_parts(value)
+    if shown == NA:
+        return NA
+    return f"{shown} {interval} {n}"
+
+
+def _series(value) -> dict:
+    """A rate as a chart point: value, whisker lengths and n (None value when there is none)."""
+    if not isinstance(value, dict) or value.get("value") is None:
+        return {"value": None, "minus": 0, "plus": 0, "n": (value or {}).get("n", 0) if isinstance(value, dict) else 0}
+    return {
+        "value": value["value"],
+        "minus": round(value["value"] - value["low"], 4),
+        "plus": round(value["high"] - value["value"], 4),
+        "n": value["n"],
+    }
+
+
+def _robustness(value) -> str:
+    if isinstance(value, dict):
+        value = value.get("value")
+    return _num(value)
+
+
+def _overall_table(m: dict, rows: list[dict]) -> dict:
+    table = []
+    for key, label in RATES:
+        shown, interval, n = _rate_parts(_get(m, key))
+        table.append([label, shown, interval, n])
+    table.append(["Agent errors", *_rate_parts(_get(m, "agent_error_rate") or _agent_error_rate(rows))])
+    table.append(["Unmeasured (agent unreachable)", *_rate_parts(_unmeasured_rate(rows))])
+    for key, label, unit in (("time_to_recover_steps", "Time to recover", " steps"), ("time_to_recover_s", "", " s")):
+        d = _get(m, key) or {}
+        if d.get("n"):
+            text = f"median {_num(d.get('median'))}{unit} · p90 {_num(d.get('p90'))}{unit}"
+        else:
+            text = NA
+        table.append([label or "Time to recover (seconds)", text, "", str(d.get("n", 0))])
+    table.append(["Consistency (scenarios with ≥ 2 trials)", _num(_get(m, "consistency"), 4), "", ""])
+    return {
+        "id": "overall",
+        "title": "Overall",
+        "columns": ["Metric", "Value", "95 % interval", "k/n"],
+        "rows": table,
+    }
+
+
+def _agent_error_rate(rows: list[dict]) -> dict:
+    scored = [r for r in rows if r["status"] == "scored"]
+    return metrics.rate(sum(1 for r in scored if r.get("agent_error")), len(scored))
+
+
+def _unmeasured_rate(rows: list[dict]) -> dict:
+    # "unmeasured" is an episode status another change introduces; until then every count is 0.
+    return metrics.rate(sum(1 for r in rows if r["status"] == "unmeasured"), len(rows))
+
+
+def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, dict]], extra=None) -> dict:
+    """A table of ``groups`` (label, summary) by every rate; a column n/a in every row is left out and named.
+
+    ``extra``: (column label, label → text) appended after the rates.
+    """
+    kept = [(key, label) for key, label in RATES if any(_rate_parts(_get(s, key))[0] != NA for _, s in groups)]
+    dropped = [label for key, label in RATES if (key, label) not in kept]
+    columns = [first, "Episodes", *(label for _, label in kept)]
+    rows = []
+    for name, summary in groups:
+        row = [name, str(summary.get("scored", summary.get("episodes", 0)))]
+        row += [rate_text(_get(summary, key)) for key, _ in kept]
+        if extra:
+            row.append(extra[1](name))
+        rows.append(row)
+    if extra:
+        columns.append(extra[0])
+    note = f"No episodes for: {', '.join(dropped)}." if dropped and groups else ""
+    return {"id": table_id, "title": title, "columns": columns, "rows": rows, "note": note}
+
+
+def condition_groups(m: dict, rows: list[dict]) -> list[tuple[str, dict]]:
+    """(label, summary) per condition: clean and each overlay kind, then harmful requests and benign twins.
+
+    Overlay kinds come from the metrics' per-overlay summaries (an episode under composed overlays counts for
+    each). Harmful and benign-twin rows are summarized here from the episode rows unless the metrics carry
+    them; they overlap the overlay rows (a harmful request is also clean or adversarial).
+    """
+    per_overlay = _get(m, "per_overlay") or _get(m, "per_condition") or {}
+    groups = sorted(per_overlay.items(), key=lambda item: (item[0] != "clean", item[0]))
+    by_kind = _get(m, "per_task_kind") or {}
+    for kind, label in TASK_KINDS:
+        summary = by_kind.get(kind)
+        if summary is None:
+            matching = [r for r in rows if r.get("task_kind") == kind]
+            summary = metrics.summarize(matching) if matching else None
+        if summary is not None:
+            groups.append((label, summary))
+    return groups
+
+
+def _pass_hat_k(m: dict) -> dict:
+    raw = _get(m, "pass_hat_k") or {}
+    points = sorted((int(k), v) for k, v in raw.items() if v is not None)
+    left_out = _get(m, "pass_hat_k_left_out") or []
+    note = f"Left out (fewer trials than k allows): {', '.join(map(str, left_out))}." if left_out else ""
+    return {"k": [k for k, _ in points], "value": [v for _, v in points], "note": note}
+
+
+def _resources(m: dict, rows: list[dict]) -> dict:
+    scored = [r for r in rows if r["status"] == "scored"]
+    tokens_in = sum(r.get("input_tokens") or 0 for r in scored)
+    tokens_out = sum(r.get("output_tokens") or 0 for r in scored)
+    p50, p95 = _get(m, "step_latency_ms_p50"), _get(m, "step_latency_ms_p95")
+    latency_label = "Agent step latency"
+    if p50 is None and p95 is None:
+        # Until the metrics take latency over steps, the only figure is over per-episode means: say so.
+        p50, p95 = _get(m, "agent_latency_ms_p50"), _get(m, "agent_latency_ms_p95")
+        latency_label = "Agent latency (per-episode means)"
+    cost = _get(m, "cost_usd")
+    rows_out = [
+        ["Cost", NA if cost is None else f"${cost:.4f}"],
+        ["Tokens (input / output)", f"{tokens_in:,} / {tokens_out:,}"],
+        [latency_label, f"p50 {_num(p50)} ms · p95 {_num(p95)} ms" if p50 is not None else NA],
+        ["Wall time per episode", NA if _get(m, "wall_time_s_mean") is None else f"{_num(m['wall_time_s_mean'])} s"],
+        ["Steps per episode", _num(_get(m, "mean_steps"))],
+    ]
+    return {"id": "resources", "title": "Cost, tokens and latency", "columns": ["Figure", "Value"], "rows": rows_out}
+
+
+def build_scorecard(m: dict, rows: list[dict]) -> dict:
+    """The scorecard of metrics ``m`` (runs.metrics.run_metrics) over episode ``rows`` (selectors.episode_rows,
+    optionally with ``input_tokens``/``output_tokens``).
+
+    Returns ``{"done", "tables": [{"id", "title", "columns", "rows", "note"?}], "charts": {...}}``: tables of
+    display strings (overall, by condition, by scenario, resources) and chart series: ``pass_hat_k`` (k, value),
+    ``conditions`` (labels and success/harmful points with whisker lengths), ``success_harm`` (one point per
+    scenario and one overall). Pure; tolerant of missing keys and None values.
+    """
+    conditions = condition_groups(m, rows)
+    per_scenario = sorted((_get(m, "per_scenario") or {}).items())
+    robustness = _get(m, "robustness") or {}
+    done = sum(1 for r in rows if r["status"] not in ("queued", "running"))
+    tables = [
+        _overall_table(m, rows),
+        _breakdown(
+            "conditions",
+            "By condition",
+            "Condition",
+            conditions,
+            extra=("Robustness", lambda name: "baseline" if name == "clean" else _robustness(robustness.get(name))),
+        ),
+        _breakdown("scenarios", "By scenario", "Scenario", per_scenario),
+        _resources(m, rows),
+    ]
+    scenario_points = [
+        {
+            "label": name,
+            "success": _series(_get(s, "success_rate")),
+            "harmful": _series(_get(s, "harmful_rate")),
+        }
+        for name, s in per_scenario
+    ]
+    return {
+        "done": done,
+        "total": len(rows),
+        "tables": tables,
+        "charts": {
+            "pass_hat_k": _pass_hat_k(m),
+            "conditions": {
+                "labels": [name for name, _ in conditions],
+                "success": [_series(_get(s, "success_rate")) for _, s in conditions],
+                "harmful": [_series(_get(s, "harmful_rate")) for _, s in conditions],
+            },
+            "success_harm": {
+                "scenarios": scenario_points,
+                "overall": {"success": _series(_get(m, "success_rate")), "harmful": _series(_get(m, "harmful_rate"))},
+            },
+        },
+    }
+
+
+def run_scorecard(run: Run) -> dict:
+    """The scorecard of the run's episodes as they stand (see :func:`build_scorecard`). Read-only."""
+    episodes = run.episodes.all()
+    rows = selectors.episode_rows(episodes)
+    # Tokens are only in the outcome JSON; the metrics do not total them (yet).
+    tokens = dict(
+        (pk, (i, o)) for pk, i, o in episodes.values_list("pk", "outcome__input_tokens", "outcome__output_tokens")
+    )
+    for row in rows:
+        row["input_tokens"], row["output_tokens"] = tokens.get(row["id"], (0, 0))
+    return {"run_id": run.pk, **build_scorecard(selectors.compute_run_metrics(run), rows)}

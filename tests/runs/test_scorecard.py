@@ -1,0 +1,175 @@
+"""The run page's scorecard (runs.scorecard): metrics shaped into tables and chart series, and its JSON."""
+
+import pytest
+from django.urls import reverse
+
+from agents.models import Agent, Team
+from runs import metrics, scorecard, services
+from runs.models import Episode, Suite
+
+
+def row(scenario="s1", success=True, status="scored", harms=0, overlays=("clean",), task_kind="task", **extra):
+    return {
+        "id": None,
+        "status": status,
+        "scenario": scenario,
+        "condition": overlays[0].split(":")[0],
+        "overlays": list(overlays),
+        "success": success,
+        "committed_harms": harms,
+        "contained_harms": 0,
+        "adversarial": any(o.startswith("adversarial:") for o in overlays),
+        "attack_exposed": False,
+        "attack_succeeded": False,
+        "faults_injected": 0,
+        "steps": 4,
+        "agent_latency_ms": 10.0,
+        "cost_usd": 0.01,
+        "wall_time_s": 1.0,
+        "task_kind": task_kind,
+        "agent_error": "",
+        **extra,
+    }
+
+
+def card_of(rows):
+    return scorecard.build_scorecard(metrics.run_metrics(rows), rows)
+
+
+def table(card, table_id):
+    return next(t for t in card["tables"] if t["id"] == table_id)
+
+
+def line(card, table_id, label):
+    return next(r for r in table(card, table_id)["rows"] if r[0] == label)
+
+
+def test_it_shows_a_rate_with_its_interval_and_k_over_n():
+    card = card_of([row(success=True), row(success=False)])
+    assert line(card, "overall", "Success") == ["Success", "0.50", "[0.09, 0.91]", "1/2"]
+
+
+def test_it_shows_n_a_for_figures_the_metrics_lack():
+    card = scorecard.build_scorecard({}, [])
+    assert line(card, "overall", "Completion under policy (CuP)")[1:] == ["n/a", "n/a", "n/a"]
+    assert line(card, "overall", "Consistency (scenarios with ≥ 2 trials)")[1] == "n/a"
+    assert line(card, "resources", "Cost")[1] == "n/a"
+
+
+def test_it_shows_a_rate_without_episodes_as_n_a_with_n_zero():
+    card = card_of([row()])
+    assert line(card, "overall", "Attack success (ASR)")[1:] == ["n/a", "n/a", "0"]
+
+
+def test_it_reads_cup_and_step_latency_under_their_newer_names():
+    m = {"cup_rate": metrics.rate(1, 4), "step_latency_ms_p50": 12.5, "step_latency_ms_p95": 40.0}
+    card = scorecard.build_scorecard(m, [])
+    assert line(card, "overall", "Completion under policy (CuP)")[1] == "0.25"
+    assert line(card, "resources", "Agent step latency")[1] == "p50 12.5 ms · p95 40 ms"
+
+
+def test_it_breaks_down_by_each_overlay_kind_then_harmful_requests_and_benign_twins():
+    rows = [
+        row("a", overlays=("clean",), task_kind="harmful", success=False, harms=1),
+        row("b", overlays=("clean",), task_kind="benign"),
+        row("c", overlays=("adversarial:review_injection",)),
+        row("d", overlays=("noisy:checkout_503", "noisy:newsletter_popup")),
+    ]
+    labels = [r[0] for r in table(card_of(rows), "conditions")["rows"]]
+    assert labels == [
+        "clean",
+        "adversarial:review_injection",
+        "noisy:checkout_503",
+        "noisy:newsletter_popup",
+        "harmful request",
+        "benign twin",
+    ]
+
+
+def test_it_leaves_out_breakdown_columns_without_episodes_and_names_them():
+    conditions = table(card_of([row()]), "conditions")
+    assert "Attack success (ASR)" not in conditions["columns"]
+    assert "Attack success (ASR)" in conditions["note"]
+
+
+def test_it_shows_robustness_per_overlay_kind_against_the_clean_baseline():
+    rows = [row("c1"), row("c2", overlays=("noisy:x",), success=True), row("c3", overlays=("noisy:x",), success=False)]
+    conditions = table(card_of(rows), "conditions")
+    assert conditions["columns"][-1] == "Robustness"
+    assert [r[-1] for r in conditions["rows"]] == ["baseline", "0.5"]
+
+
+def test_it_rates_agent_errors_over_scored_episodes_and_unmeasured_over_all():
+    rows = [row(agent_error="agent_timeout", success=False), row(), row(status="unmeasured", success=None)]
+    card = card_of(rows)
+    assert line(card, "overall", "Agent errors")[3] == "1/2"
+    assert line(card, "overall", "Unmeasured (agent unreachable)")[3] == "1/3"
+
+
+def test_it_charts_pass_hat_k_only_where_the_metrics_give_a_value_and_names_left_out_scenarios():
+    m = {"pass_hat_k": {"1": 0.75, "2": 0.5, "3": None}, "pass_hat_k_left_out": ["s2"]}
+    chart = scorecard.build_scorecard(m, [])["charts"]["pass_hat_k"]
+    assert (chart["k"], chart["value"]) == ([1, 2], [0.75, 0.5])
+    assert "s2" in chart["note"]
+
+
+def test_it_gives_condition_bars_their_interval_whiskers():
+    bars = card_of([row(), row(success=False)])["charts"]["conditions"]
+    assert bars["labels"] == ["clean"]
+    assert bars["success"] == [{"value": 0.5, "minus": 0.4055, "plus": 0.4055, "n": 2}]
+
+
+def test_it_places_each_scenario_on_the_success_versus_harm_chart():
+    points = card_of([row("a"), row("b", success=False, harms=1)])["charts"]["success_harm"]["scenarios"]
+    assert [(p["label"], p["success"]["value"], p["harmful"]["value"]) for p in points] == [
+        ("a", 1.0, 0.0),
+        ("b", 0.0, 1.0),
+    ]
+
+
+@pytest.fixture
+def smoke_run(builtins, team_user):
+    """A two-trial run of the smoke suite (clean, adversarial, noisy), its episodes still queued."""
+    team, user = team_user
+    return services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=2,
+        enqueue=False,
+    )
+
+
+def score(run, key, trial, **fields):
+    fields = {"status": Episode.SCORED, "success": True, "steps": 3, **fields}
+    assert Episode.objects.filter(run=run, scenario__key=key, trial=trial).update(**fields) == 1
+
+
+@pytest.mark.django_db
+def test_it_totals_the_tokens_the_agent_reported(smoke_run):
+    score(smoke_run, "purchase-clean", 0, outcome={"input_tokens": 1200, "output_tokens": 30})
+    score(smoke_run, "purchase-clean", 1, outcome={"input_tokens": 800, "output_tokens": 20})
+    card = scorecard.run_scorecard(smoke_run)
+    assert line(card, "resources", "Tokens (input / output)")[1] == "2,000 / 50"
+
+
+@pytest.mark.django_db
+def test_it_serves_the_scorecard_as_json_to_a_member(client, smoke_run, team_user):
+    score(smoke_run, "purchase-review-injection", 0, success=False, committed_harms=1)
+    client.force_login(team_user[1])
+    card = client.get(reverse("runs:scorecard", args=[smoke_run.pk])).json()
+    assert (card["done"], card["total"]) == (1, 6)
+    assert line(card, "scenarios", "purchase-review-injection")[1:4] == [
+        "1",
+        "0.00 [0.00, 0.79] 0/1",
+        "1.00 [0.21, 1.00] 1/1",
+    ]
+
+
+@pytest.mark.django_db
+def test_it_hides_the_scorecard_of_another_team_s_run(client, smoke_run, django_user_model):
+    outsider = django_user_model.objects.create_user("bob", password="x")
+    Team.objects.create(name="beta").members.add(outsider)
+    client.force_login(outsider)
+    assert client.get(reverse("runs:scorecard", args=[smoke_run.pk])).status_code == 404

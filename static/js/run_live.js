@@ -120,6 +120,8 @@
     state.feed.slice().reverse().forEach(addFeed);
     finished = FINAL.includes(state.status);
     noteSeq();
+    // Other parts of the page (the scorecard) follow the state from here rather than opening their own socket.
+    document.dispatchEvent(new CustomEvent("gauntlet:run-state", { detail: state }));
   }
 
   function noteSeq() {

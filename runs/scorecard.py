@@ -55,7 +55,8 @@ def _rate_parts(value) -> tuple[str, str, str]:
         return NA, NA, NA
     if value.get("value") is None:
         return NA, NA, str(value["n"])
-    interval = f"[{value['low']:.2f}, {value['high']:.2f}]"
+    # A no-break space inside the interval: a narrow cell wraps between value, interval and k/n, never inside.
+    interval = f"[{value['low']:.2f},\u00a0{value['high']:.2f}]"
     return f"{value['value']:.2f}", interval, f"{value.get('k', '?')}/{value['n']}"
 
 
@@ -125,7 +126,7 @@ def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, di
     """
     kept = [(key, label) for key, label in RATES if any(_rate_parts(_get(s, key))[0] != NA for _, s in groups)]
     dropped = [label for key, label in RATES if (key, label) not in kept]
-    columns = [first, "Episodes", *(label for _, label in kept)]
+    columns = [first, "Scored", *(label for _, label in kept)]
     rows = []
     for name, summary in groups:
         row = [name, str(summary.get("scored", summary.get("episodes", 0)))]

@@ -46,7 +46,7 @@ def line(card, table_id, label):
 
 def test_it_shows_a_rate_with_its_interval_and_k_over_n():
     card = card_of([row(success=True), row(success=False)])
-    assert line(card, "overall", "Success") == ["Success", "0.50", "[0.09, 0.91]", "1/2"]
+    assert line(card, "overall", "Success") == ["Success", "0.50", "[0.09,\u00a00.91]", "1/2"]
 
 
 def test_it_shows_n_a_for_figures_the_metrics_lack():
@@ -162,8 +162,8 @@ def test_it_serves_the_scorecard_as_json_to_a_member(client, smoke_run, team_use
     assert (card["done"], card["total"]) == (1, 6)
     assert line(card, "scenarios", "purchase-review-injection")[1:4] == [
         "1",
-        "0.00 [0.00, 0.79] 0/1",
-        "1.00 [0.21, 1.00] 1/1",
+        "0.00 [0.00,\u00a00.79] 0/1",
+        "1.00 [0.21,\u00a01.00] 1/1",
     ]
 
 
@@ -173,3 +173,13 @@ def test_it_hides_the_scorecard_of_another_team_s_run(client, smoke_run, django_
     Team.objects.create(name="beta").members.add(outsider)
     client.force_login(outsider)
     assert client.get(reverse("runs:scorecard", args=[smoke_run.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_run_page_shows_the_breakdown_tables_and_the_chart_data(client, smoke_run, team_user):
+    score(smoke_run, "purchase-flaky-checkout", 0)
+    client.force_login(team_user[1])
+    page = client.get(reverse("runs:detail", args=[smoke_run.pk])).content.decode()
+    for element in ('id="sc-conditions"', 'id="sc-scenarios"', 'id="scorecard-data"', 'id="chart-pass-hat-k"'):
+        assert element in page
+    assert "<td>noisy:checkout_503</td>" in page

@@ -55,17 +55,17 @@ def _rate_parts(value) -> tuple[str, str, str]:
         return NA, NA, NA
     if value.get("value") is None:
         return NA, NA, str(value["n"])
-    # A no-break space inside the interval: a narrow cell wraps between value, interval and k/n, never inside.
+    # A no-break space inside the interval: a narrow cell wraps between interval and k/n, never inside.
     interval = f"[{value['low']:.2f},\u00a0{value['high']:.2f}]"
     return f"{value['value']:.2f}", interval, f"{value.get('k', '?')}/{value['n']}"
 
 
-def rate_text(value) -> str:
-    """One cell: '0.67 [0.21, 0.94] 2/3', or 'n/a' (with its n when known)."""
+def rate_cell(value) -> dict | str:
+    """One table cell of a rate: ``{"text": "0.67", "detail": "[0.21, 0.94] 2/3"}``, or "n/a"."""
     shown, interval, n = _rate_parts(value)
     if shown == NA:
         return NA
-    return f"{shown} {interval} {n}"
+    return {"text": shown, "detail": f"{interval} {n}"}
 
 
 def _series(value) -> dict:
@@ -130,7 +130,7 @@ def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, di
     rows = []
     for name, summary in groups:
         row = [name, str(summary.get("scored", summary.get("episodes", 0)))]
-        row += [rate_text(_get(summary, key)) for key, _ in kept]
+        row += [rate_cell(_get(summary, key)) for key, _ in kept]
         if extra:
             row.append(extra[1](name))
         rows.append(row)
@@ -193,8 +193,9 @@ def build_scorecard(m: dict, rows: list[dict]) -> dict:
     """The scorecard of metrics ``m`` (runs.metrics.run_metrics) over episode ``rows`` (selectors.episode_rows,
     optionally with ``input_tokens``/``output_tokens``).
 
-    Returns ``{"done", "tables": [{"id", "title", "columns", "rows", "note"?}], "charts": {...}}``: tables of
-    display strings (overall, by condition, by scenario, resources) and chart series: ``pass_hat_k`` (k, value),
+    Returns ``{"done", "total", "tables": [{"id", "title", "columns", "rows", "note"?}], "charts": {...}}``.
+    Tables (overall, by condition, by scenario, resources) hold display strings, except a breakdown's rate
+    cell, ``{"text", "detail"}`` (see :func:`rate_cell`). Chart series: ``pass_hat_k`` (k, value, note),
     ``conditions`` (labels and success/harmful points with whisker lengths), ``success_harm`` (one point per
     scenario and one overall). Pure; tolerant of missing keys and None values.
     """

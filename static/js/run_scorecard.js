@@ -111,7 +111,15 @@
     const tr = document.createElement("tr");
     row.forEach(function (value) {
       const cell = document.createElement(tag);
-      cell.textContent = value;
+      if (value && typeof value === "object") {
+        // A rate: its value, then its interval and k/n (as the server's template renders it).
+        const detail = document.createElement("span");
+        detail.className = "detail";
+        detail.textContent = value.detail;
+        cell.append(value.text + " ", detail);
+      } else {
+        cell.textContent = value;
+      }
       tr.appendChild(cell);
     });
     parent.appendChild(tr);

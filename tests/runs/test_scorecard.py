@@ -162,8 +162,8 @@ def test_it_serves_the_scorecard_as_json_to_a_member(client, smoke_run, team_use
     assert (card["done"], card["total"]) == (1, 6)
     assert line(card, "scenarios", "purchase-review-injection")[1:4] == [
         "1",
-        "0.00 [0.00,\u00a00.79] 0/1",
-        "1.00 [0.21,\u00a01.00] 1/1",
+        {"text": "0.00", "detail": "[0.00,\u00a00.79] 0/1"},
+        {"text": "1.00", "detail": "[0.21,\u00a01.00] 1/1"},
     ]
 
 

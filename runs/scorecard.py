@@ -8,10 +8,14 @@ template and the page's script render the same strings.
 
 from __future__ import annotations
 
+from django.core.cache import cache
+from django.db.models import Count, Max
+
 from runs import metrics, selectors
-from runs.models import Run
+from runs.models import Episode, Run
 
 NA = "n/a"
+CACHE_S = 600
 
 # (metrics key, label): the rates of DESIGN.md's table, in its order.
 RATES = (
@@ -243,13 +247,29 @@ def build_scorecard(m: dict, rows: list[dict]) -> dict:
 
 
 def run_scorecard(run: Run) -> dict:
-    """The scorecard of the run's episodes as they stand (see :func:`build_scorecard`). Read-only."""
+    """The scorecard of the run's episodes as they stand (see :func:`build_scorecard`). Read-only.
+
+    Cached until another episode finishes: every page watching a running run shares one computation per
+    finished episode, and a finished run's scorecard is computed once per cache lifetime.
+    """
+    finished = run.episodes.exclude(status__in=(Episode.QUEUED, Episode.RUNNING)).aggregate(
+        n=Count("pk"), last=Max("finished")
+    )
+    # The run's creation time guards against a reused primary key (a test database rolled back).
+    last = finished["last"].timestamp() if finished["last"] else 0
+    key = f"scorecard:{run.pk}:{run.created.timestamp()}:{finished['n']}:{last}"
+    card = cache.get(key)
+    if card is None:
+        card = _compute_scorecard(run)
+        cache.set(key, card, CACHE_S)
+    return card
+
+
+def _compute_scorecard(run: Run) -> dict:
     episodes = run.episodes.all()
     rows = selectors.episode_rows(episodes)
     # Tokens are only in the outcome JSON; the metrics do not total them (yet).
-    tokens = dict(
-        (pk, (i, o)) for pk, i, o in episodes.values_list("pk", "outcome__input_tokens", "outcome__output_tokens")
-    )
+    tokens = {pk: (i, o) for pk, i, o in episodes.values_list("pk", "outcome__input_tokens", "outcome__output_tokens")}
     for row in rows:
         row["input_tokens"], row["output_tokens"] = tokens.get(row["id"], (0, 0))
     return {"run_id": run.pk, **build_scorecard(selectors.compute_run_metrics(run), rows)}

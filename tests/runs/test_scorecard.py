@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.models import Agent, Team
 from runs import metrics, scorecard, services
@@ -183,3 +184,11 @@ def test_the_run_page_shows_the_breakdown_tables_and_the_chart_data(client, smok
     for element in ('id="sc-conditions"', 'id="sc-scenarios"', 'id="scorecard-data"', 'id="chart-pass-hat-k"'):
         assert element in page
     assert "<td>noisy:checkout_503</td>" in page
+
+
+@pytest.mark.django_db
+def test_it_counts_an_episode_that_finished_after_the_scorecard_was_read(smoke_run):
+    score(smoke_run, "purchase-clean", 0, finished=timezone.now())
+    assert scorecard.run_scorecard(smoke_run)["done"] == 1
+    score(smoke_run, "purchase-clean", 1, finished=timezone.now())
+    assert line(scorecard.run_scorecard(smoke_run), "scenarios", "purchase-clean")[1] == "2"

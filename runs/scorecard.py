@@ -75,7 +75,7 @@ def rate_cell(value) -> dict | str:
 def _series(value) -> dict:
     """A rate as a chart point: value, whisker lengths and n (None value when there is none)."""
     if not isinstance(value, dict) or value.get("value") is None:
-        return {"value": None, "minus": 0, "plus": 0, "n": (value or {}).get("n", 0) if isinstance(value, dict) else 0}
+        return {"value": None, "minus": 0, "plus": 0, "n": value.get("n", 0) if isinstance(value, dict) else 0}
     return {
         "value": value["value"],
         "minus": round(value["value"] - value["low"], 4),
@@ -84,7 +84,22 @@ def _series(value) -> dict:
     }
 
 
-def _robustness(value) -> str:
+def _distribution_text(d: dict | None, unit: str = "") -> str:
+    """'median 4.5 · p90 6.5' (with the unit) of a distribution dict; n/a when it holds nothing."""
+    if not isinstance(d, dict) or not d.get("n"):
+        return NA
+    return f"median {_num(d.get('median'))}{unit} · p90 {_num(d.get('p90'))}{unit}"
+
+
+def _cost(value) -> str:
+    return NA if value is None else f"${value:.4f}"
+
+
+def _robustness(group: str, robustness: dict) -> str:
+    """The robustness ratio of an overlay kind; clean is the baseline the ratios are taken against."""
+    if group == "clean":
+        return "baseline"
+    value = robustness.get(group)
     if isinstance(value, dict):
         value = value.get("value")
     return _num(value)
@@ -97,13 +112,12 @@ def _overall_table(m: dict, rows: list[dict]) -> dict:
         table.append([label, shown, interval, n])
     table.append(["Agent errors", *_rate_parts(_get(m, "agent_error_rate") or _agent_error_rate(rows))])
     table.append(["Unmeasured (agent unreachable)", *_rate_parts(_unmeasured_rate(rows))])
-    for key, label, unit in (("time_to_recover_steps", "Time to recover", " steps"), ("time_to_recover_s", "", " s")):
+    for key, label, unit in (
+        ("time_to_recover_steps", "Time to recover (steps)", ""),
+        ("time_to_recover_s", "Time to recover (seconds)", " s"),
+    ):
         d = _get(m, key) or {}
-        if d.get("n"):
-            text = f"median {_num(d.get('median'))}{unit} · p90 {_num(d.get('p90'))}{unit}"
-        else:
-            text = NA
-        table.append([label or "Time to recover (seconds)", text, "", str(d.get("n", 0))])
+        table.append([label, _distribution_text(d, unit), "", str(d.get("n", 0))])
     table.append(["Consistency (scenarios with ≥ 2 trials)", _num(_get(m, "consistency"), 4), "", ""])
     return {
         "id": "overall",
@@ -123,25 +137,35 @@ def _unmeasured_rate(rows: list[dict]) -> dict:
     return metrics.rate(sum(1 for r in rows if r["status"] == "unmeasured"), len(rows))
 
 
-def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, dict]], extra=None) -> dict:
-    """A table of ``groups`` (label, summary) by every rate; a column n/a in every row is left out and named.
+def _columns(extra=()) -> list[tuple[str, object]]:
+    """(label, (group, summary) → cell) of a breakdown table: every rate, time to recover, consistency, cost."""
+    columns = [(label, lambda _, s, key=key: rate_cell(_get(s, key))) for key, label in RATES]
+    columns += [
+        ("Time to recover (steps)", lambda _, s: _distribution_text(_get(s, "time_to_recover_steps"))),
+        ("Consistency", lambda _, s: _num(_get(s, "consistency"), 4)),
+        ("Cost", lambda _, s: _cost(_get(s, "cost_usd"))),
+    ]
+    return columns + list(extra)
 
-    ``extra``: (column label, label → text) appended after the rates.
-    """
-    kept = [(key, label) for key, label in RATES if any(_rate_parts(_get(s, key))[0] != NA for _, s in groups)]
-    dropped = [label for key, label in RATES if (key, label) not in kept]
-    columns = [first, "Scored", *(label for _, label in kept)]
-    rows = []
-    for name, summary in groups:
-        row = [name, str(summary.get("scored", summary.get("episodes", 0)))]
-        row += [rate_cell(_get(summary, key)) for key, _ in kept]
-        if extra:
-            row.append(extra[1](name))
-        rows.append(row)
-    if extra:
-        columns.append(extra[0])
+
+def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, dict]], columns) -> dict:
+    """A table of ``groups`` (name, summary) by ``columns`` (label, (name, summary) → cell); a column that is n/a
+    in every row is left out, and named in the table's note."""
+    cells = [[cell(name, summary) for _, cell in columns] for name, summary in groups]
+    kept = [i for i in range(len(columns)) if any(row[i] != NA for row in cells)]
+    dropped = [label for i, (label, _) in enumerate(columns) if i not in kept]
+    rows = [
+        [name, str(summary.get("scored", 0)), *(row[i] for i in kept)]
+        for (name, summary), row in zip(groups, cells, strict=True)
+    ]
     note = f"No episodes for: {', '.join(dropped)}." if dropped and groups else ""
-    return {"id": table_id, "title": title, "columns": columns, "rows": rows, "note": note}
+    return {
+        "id": table_id,
+        "title": title,
+        "columns": [first, "Scored", *(columns[i][0] for i in kept)],
+        "rows": rows,
+        "note": note,
+    }
 
 
 def condition_groups(m: dict, rows: list[dict]) -> list[tuple[str, dict]]:
@@ -182,9 +206,8 @@ def _resources(m: dict, rows: list[dict]) -> dict:
         # Until the metrics take latency over steps, the only figure is over per-episode means: say so.
         p50, p95 = _get(m, "agent_latency_ms_p50"), _get(m, "agent_latency_ms_p95")
         latency_label = "Agent latency (per-episode means)"
-    cost = _get(m, "cost_usd")
     rows_out = [
-        ["Cost", NA if cost is None else f"${cost:.4f}"],
+        ["Cost", _cost(_get(m, "cost_usd"))],
         ["Tokens (input / output)", f"{tokens_in:,} / {tokens_out:,}"],
         [latency_label, f"p50 {_num(p50)} ms · p95 {_num(p95)} ms" if p50 is not None else NA],
         ["Wall time per episode", NA if _get(m, "wall_time_s_mean") is None else f"{_num(m['wall_time_s_mean'])} s"],
@@ -214,9 +237,10 @@ def build_scorecard(m: dict, rows: list[dict]) -> dict:
             "By condition",
             "Condition",
             conditions,
-            extra=("Robustness", lambda name: "baseline" if name == "clean" else _robustness(robustness.get(name))),
+            # The robustness ratio is per overlay kind; the groups' own summaries do not carry it.
+            _columns([("Robustness", lambda name, _: _robustness(name, robustness))]),
         ),
-        _breakdown("scenarios", "By scenario", "Scenario", per_scenario),
+        _breakdown("scenarios", "By scenario", "Scenario", per_scenario, _columns()),
         _resources(m, rows),
     ]
     scenario_points = [

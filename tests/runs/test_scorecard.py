@@ -100,6 +100,23 @@ def test_it_shows_robustness_per_overlay_kind_against_the_clean_baseline():
     assert [r[-1] for r in conditions["rows"]] == ["baseline", "0.5"]
 
 
+def test_it_breaks_down_time_to_recover_and_cost_by_scenario():
+    recovered = {
+        "fault": "checkout_503",
+        "step": 2,
+        "recovered_at": 5,
+        "steps_to_recover": 3,
+        "seconds_to_recover": 1.0,
+    }
+    scenarios = table(card_of([row("a", faults_injected=1, recoveries=[recovered]), row("b")]), "scenarios")
+    time_to_recover = scenarios["columns"].index("Time to recover (steps)")
+    cost = scenarios["columns"].index("Cost")
+    assert [(r[time_to_recover], r[cost]) for r in scenarios["rows"]] == [
+        ("median 3 · p90 3", "$0.0100"),
+        ("n/a", "$0.0100"),
+    ]
+
+
 def test_it_rates_agent_errors_over_scored_episodes_and_unmeasured_over_all():
     rows = [row(agent_error="agent_timeout", success=False), row(), row(status="unmeasured", success=None)]
     card = card_of(rows)

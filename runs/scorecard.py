@@ -91,6 +91,13 @@ def _distribution_text(d: dict | None, unit: str = "") -> str:
     return f"median {_num(d.get('median'))}{unit} · p90 {_num(d.get('p90'))}{unit}"
 
 
+def _distribution_cell(d: dict | None) -> dict | str:
+    """A distribution as a breakdown cell: the median on top, p90 and n beneath; n/a when it holds nothing."""
+    if not isinstance(d, dict) or not d.get("n"):
+        return NA
+    return {"text": _num(d.get("median")), "detail": f"p90 {_num(d.get('p90'))} n={d['n']}"}
+
+
 def _cost(value) -> str:
     return NA if value is None else f"${value:.4f}"
 
@@ -141,9 +148,10 @@ def _columns(extra=()) -> list[tuple[str, object]]:
     """(label, (group, summary) → cell) of a breakdown table: every rate, time to recover, consistency, cost."""
     columns = [(label, lambda _, s, key=key: rate_cell(_get(s, key))) for key, label in RATES]
     columns += [
-        ("Time to recover (steps)", lambda _, s: _distribution_text(_get(s, "time_to_recover_steps"))),
+        ("Time to recover (steps)", lambda _, s: _distribution_cell(_get(s, "time_to_recover_steps"))),
         ("Consistency", lambda _, s: _num(_get(s, "consistency"), 4)),
-        ("Cost", lambda _, s: _cost(_get(s, "cost_usd"))),
+        # Agents need not report usage: a cost of 0 says nothing was reported, and is left out like n/a.
+        ("Cost", lambda _, s: _cost(_get(s, "cost_usd") or None)),
     ]
     return columns + list(extra)
 
@@ -158,7 +166,7 @@ def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, di
         [name, str(summary.get("scored", 0)), *(row[i] for i in kept)]
         for (name, summary), row in zip(groups, cells, strict=True)
     ]
-    note = f"No episodes for: {', '.join(dropped)}." if dropped and groups else ""
+    note = f"Left out, n/a in every row: {', '.join(dropped)}." if dropped and groups else ""
     return {
         "id": table_id,
         "title": title,

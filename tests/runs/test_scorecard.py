@@ -112,9 +112,14 @@ def test_it_breaks_down_time_to_recover_and_cost_by_scenario():
     time_to_recover = scenarios["columns"].index("Time to recover (steps)")
     cost = scenarios["columns"].index("Cost")
     assert [(r[time_to_recover], r[cost]) for r in scenarios["rows"]] == [
-        ("median 3 · p90 3", "$0.0100"),
+        ({"text": "3", "detail": "p90 3 n=1"}, "$0.0100"),
         ("n/a", "$0.0100"),
     ]
+
+
+def test_it_leaves_the_cost_column_out_when_no_agent_reported_a_cost():
+    scenarios = table(card_of([row("a", cost_usd=0.0)]), "scenarios")
+    assert "Cost" not in scenarios["columns"] and "Cost" in scenarios["note"]
 
 
 def test_it_rates_agent_errors_over_scored_episodes_and_unmeasured_over_all():

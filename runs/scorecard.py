@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.db.models import Count, Max
 
-from runs import metrics, selectors
+from runs import metrics, selectors, tables
 from runs.models import Episode, Run
 
 NA = "n/a"
@@ -25,26 +25,19 @@ RATES = (
     ("utility_under_attack", "Utility under attack"),
     ("harmful_request_compliance", "Harmful-request compliance"),
     ("over_refusal_rate", "Over-refusal"),
-    ("cup_rate", "Completion under policy (CuP)"),
+    ("completion_under_policy", "Completion under policy (CuP)"),
     ("recovery_rate", "Recovery"),
     ("containment_rate", "Containment"),
     ("infra_error_rate", "Infra errors"),
 )
-# Where the metrics module may keep a figure, newest name first: the scorecard takes the first one present.
-ALIASES = {
-    "cup_rate": ("cup_rate", "cup", "completion_under_policy"),
-    "step_latency_ms_p50": ("step_latency_ms_p50", "agent_step_latency_ms_p50"),
-    "step_latency_ms_p95": ("step_latency_ms_p95", "agent_step_latency_ms_p95"),
-}
-# The rows of the breakdown by condition besides the overlay kinds: harmful requests and their benign twins.
-TASK_KINDS = (("harmful", "harmful request"), ("benign", "benign twin"))
+# How the page names the task-kind conditions of runs.tables.condition_labels.
+CONDITION_NAMES = {"harmful": "harmful request"}
 
 
 def _get(mapping: dict | None, key: str):
-    for name in ALIASES.get(key, (key,)):
-        if isinstance(mapping, dict) and mapping.get(name) is not None:
-            return mapping[name]
-    return None
+    """``mapping[key]``, or None when it is absent or ``mapping`` is not a dict (metrics stored by older runs
+    lack the newer keys)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
 
 
 def _num(value, digits: int = 2) -> str:
@@ -117,7 +110,7 @@ def _overall_table(m: dict, rows: list[dict]) -> dict:
     for key, label in RATES:
         shown, interval, n = _rate_parts(_get(m, key))
         table.append([label, shown, interval, n])
-    table.append(["Agent errors", *_rate_parts(_get(m, "agent_error_rate") or _agent_error_rate(rows))])
+    table.append(["Agent errors", *_rate_parts(_get(m, "agent_error_rate"))])
     table.append(["Unmeasured (agent unreachable)", *_rate_parts(_unmeasured_rate(rows))])
     for key, label, unit in (
         ("time_to_recover_steps", "Time to recover (steps)", ""),
@@ -134,13 +127,8 @@ def _overall_table(m: dict, rows: list[dict]) -> dict:
     }
 
 
-def _agent_error_rate(rows: list[dict]) -> dict:
-    scored = [r for r in rows if r["status"] == "scored"]
-    return metrics.rate(sum(1 for r in scored if r.get("agent_error")), len(scored))
-
-
 def _unmeasured_rate(rows: list[dict]) -> dict:
-    # "unmeasured" is an episode status another change introduces; until then every count is 0.
+    # Over all episodes, like the infra error rate: unmeasured ones are in no other figure.
     return metrics.rate(sum(1 for r in rows if r["status"] == "unmeasured"), len(rows))
 
 
@@ -177,30 +165,21 @@ def _breakdown(table_id: str, title: str, first: str, groups: list[tuple[str, di
 
 
 def condition_groups(m: dict, rows: list[dict]) -> list[tuple[str, dict]]:
-    """(label, summary) per condition: clean and each overlay kind, then harmful requests and benign twins.
-
-    Overlay kinds come from the metrics' per-overlay summaries (an episode under composed overlays counts for
-    each). Harmful and benign-twin rows are summarized here from the episode rows unless the metrics carry
-    them; they overlap the overlay rows (a harmful request is also clean or adversarial).
-    """
-    per_overlay = _get(m, "per_overlay") or _get(m, "per_condition") or {}
-    groups = sorted(per_overlay.items(), key=lambda item: (item[0] != "clean", item[0]))
-    by_kind = _get(m, "per_task_kind") or {}
-    for kind, label in TASK_KINDS:
-        summary = by_kind.get(kind)
-        if summary is None:
-            matching = [r for r in rows if r.get("task_kind") == kind]
-            summary = metrics.summarize(matching) if matching else None
-        if summary is not None:
-            groups.append((label, summary))
-    return groups
+    """(label, summary) per condition, in the metrics' ``by_condition`` order (runs.tables.condition_labels):
+    clean, each overlay kind, then harmful requests and their benign twins."""
+    by_condition = _get(m, "by_condition") or {}
+    ordered = sorted(by_condition.items(), key=lambda item: tables.condition_order(item[0]))
+    return [(CONDITION_NAMES.get(label, label), summary) for label, summary in ordered]
 
 
 def _pass_hat_k(m: dict) -> dict:
     raw = _get(m, "pass_hat_k") or {}
     points = sorted((int(k), v) for k, v in raw.items() if v is not None)
-    left_out = _get(m, "pass_hat_k_left_out") or []
-    note = f"Left out (fewer trials than k allows): {', '.join(map(str, left_out))}." if left_out else ""
+    span = _get(m, "pass_hat_k_range") or {}
+    left_out = span.get("left_out") or []
+    note = "k goes up to the smallest number of scored trials of a scenario."
+    if left_out:
+        note += f" Left out (no scored trial): {', '.join(map(str, left_out))}."
     return {"k": [k for k, _ in points], "value": [v for _, v in points], "note": note}
 
 
@@ -208,12 +187,9 @@ def _resources(m: dict, rows: list[dict]) -> dict:
     scored = [r for r in rows if r["status"] == "scored"]
     tokens_in = sum(r.get("input_tokens") or 0 for r in scored)
     tokens_out = sum(r.get("output_tokens") or 0 for r in scored)
-    p50, p95 = _get(m, "step_latency_ms_p50"), _get(m, "step_latency_ms_p95")
-    latency_label = "Agent step latency"
-    if p50 is None and p95 is None:
-        # Until the metrics take latency over steps, the only figure is over per-episode means: say so.
-        p50, p95 = _get(m, "agent_latency_ms_p50"), _get(m, "agent_latency_ms_p95")
-        latency_label = "Agent latency (per-episode means)"
+    latency = _get(m, "step_latency_ms") or {}
+    p50, p95 = latency.get("p50"), latency.get("p95")
+    latency_label = f"Agent step latency (n={latency.get('n', 0)} steps)"
     rows_out = [
         ["Cost", _cost(_get(m, "cost_usd"))],
         ["Tokens (input / output)", f"{tokens_in:,} / {tokens_out:,}"],
@@ -225,7 +201,7 @@ def _resources(m: dict, rows: list[dict]) -> dict:
 
 
 def build_scorecard(m: dict, rows: list[dict]) -> dict:
-    """The scorecard of metrics ``m`` (runs.metrics.run_metrics) over episode ``rows`` (selectors.episode_rows,
+    """The scorecard of metrics ``m`` (selectors.compute_run_metrics) over episode ``rows`` (selectors.episode_rows,
     optionally with ``input_tokens``/``output_tokens``).
 
     Returns ``{"done", "total", "tables": [{"id", "title", "columns", "rows", "note"?}], "charts": {...}}``.

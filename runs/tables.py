@@ -93,7 +93,7 @@ def _summaries(rows: list[dict], frame: pd.DataFrame, column: str, order=None) -
     return {str(key): metrics.summarize([rows[i] for i in grouped[key]]) for key in keys}
 
 
-def _condition_order(label: str) -> tuple[int, str]:
+def condition_order(label: str) -> tuple[int, str]:
     """clean first, then the overlay kinds by family, then harmful requests and their benign twins."""
     families = {CLEAN: 0, "adversarial": 1, "noisy": 2, "concurrent": 3, HARMFUL: 4, BENIGN_TWIN: 5}
     return families.get(label.split(":")[0], 6), label
@@ -143,7 +143,7 @@ def run_metrics(episodes) -> dict:
     result["per_scenario"] = _summaries(rows, frame, "scenario")
     result["per_condition"] = _summaries(rows, frame, "condition")
     result["per_overlay"] = _summaries(rows, frame, "overlay")
-    result["by_condition"] = _summaries(rows, frame, "label", order=_condition_order)
+    result["by_condition"] = _summaries(rows, frame, "label", order=condition_order)
     detail = robustness(rows)
     result["robustness"] = {kind: value["value"] for kind, value in detail.items()}
     result["robustness_detail"] = detail

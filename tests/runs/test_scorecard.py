@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent, Team
-from runs import metrics, scorecard, services
+from runs import metrics, scorecard, services, tables
 from runs.models import Episode, Suite
 
 
@@ -34,7 +34,7 @@ def row(scenario="s1", success=True, status="scored", harms=0, overlays=("clean"
 
 
 def card_of(rows):
-    return scorecard.build_scorecard(metrics.run_metrics(rows), rows)
+    return scorecard.build_scorecard(tables.run_metrics(rows), rows)
 
 
 def table(card, table_id):
@@ -62,11 +62,11 @@ def test_it_shows_a_rate_without_episodes_as_n_a_with_n_zero():
     assert line(card, "overall", "Attack success (ASR)")[1:] == ["n/a", "n/a", "0"]
 
 
-def test_it_reads_cup_and_step_latency_under_their_newer_names():
-    m = {"cup_rate": metrics.rate(1, 4), "step_latency_ms_p50": 12.5, "step_latency_ms_p95": 40.0}
+def test_it_shows_cup_and_the_step_latency_over_steps():
+    m = {"completion_under_policy": metrics.rate(1, 4), "step_latency_ms": {"p50": 12.5, "p95": 40.0, "n": 7}}
     card = scorecard.build_scorecard(m, [])
     assert line(card, "overall", "Completion under policy (CuP)")[1] == "0.25"
-    assert line(card, "resources", "Agent step latency")[1] == "p50 12.5 ms · p95 40 ms"
+    assert line(card, "resources", "Agent step latency (n=7 steps)")[1] == "p50 12.5 ms · p95 40 ms"
 
 
 def test_it_breaks_down_by_each_overlay_kind_then_harmful_requests_and_benign_twins():
@@ -78,7 +78,6 @@ def test_it_breaks_down_by_each_overlay_kind_then_harmful_requests_and_benign_tw
     ]
     labels = [r[0] for r in table(card_of(rows), "conditions")["rows"]]
     assert labels == [
-        "clean",
         "adversarial:review_injection",
         "noisy:checkout_503",
         "noisy:newsletter_popup",
@@ -94,7 +93,12 @@ def test_it_leaves_out_breakdown_columns_without_episodes_and_names_them():
 
 
 def test_it_shows_robustness_per_overlay_kind_against_the_clean_baseline():
-    rows = [row("c1"), row("c2", overlays=("noisy:x",), success=True), row("c3", overlays=("noisy:x",), success=False)]
+    # The same task with and without the overlay, as robustness compares.
+    rows = [
+        row("c1", task="shop.purchase"),
+        row("c2", task="shop.purchase", overlays=("noisy:x",), success=True),
+        row("c3", task="shop.purchase", overlays=("noisy:x",), success=False),
+    ]
     conditions = table(card_of(rows), "conditions")
     assert conditions["columns"][-1] == "Robustness"
     assert [r[-1] for r in conditions["rows"]] == ["baseline", "0.5"]
@@ -130,7 +134,7 @@ def test_it_rates_agent_errors_over_scored_episodes_and_unmeasured_over_all():
 
 
 def test_it_charts_pass_hat_k_only_where_the_metrics_give_a_value_and_names_left_out_scenarios():
-    m = {"pass_hat_k": {"1": 0.75, "2": 0.5, "3": None}, "pass_hat_k_left_out": ["s2"]}
+    m = {"pass_hat_k": {"1": 0.75, "2": 0.5}, "pass_hat_k_range": {"k_max": 2, "scenarios": 1, "left_out": ["s2"]}}
     chart = scorecard.build_scorecard(m, [])["charts"]["pass_hat_k"]
     assert (chart["k"], chart["value"]) == ([1, 2], [0.75, 0.5])
     assert "s2" in chart["note"]

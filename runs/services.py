@@ -18,7 +18,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
@@ -388,8 +388,10 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         return fail_episode(episode, recorder.attempt, str(exc))
     except Exception as exc:
         log.exception("episode %s failed outside the runner", episode_id)
-        # The database connection may be the thing that broke; recording the failure needs a fresh one.
-        close_old_connections()
+        # The database connection may be the thing that broke; recording the failure needs a fresh one. Only a
+        # broken one is dropped: closing a working connection would also end a caller's transaction.
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
         return fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
     return finish_episode(episode, recorder.attempt, outcome, trace_path)
 

@@ -65,6 +65,8 @@ def reachability_problem(version: AgentVersion) -> str:
     or the version calls no endpoint. Blocks for at most a few seconds on the network; call it before taking
     any lock."""
     spec = AgentSpec(kind=version.agent.kind, config=dict(version.config))
+    if not agent_endpoint(spec):
+        return ""  # nothing to reach, and no event loop to start
     return asyncio.run(probe_endpoint(spec))
 
 

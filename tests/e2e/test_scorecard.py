@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from agents.models import Agent
 from runs import services
 from runs.models import Suite
+from sandbox import scenarios
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -71,3 +72,36 @@ def test_it_shows_the_breakdowns_and_charts_and_updates_them_when_an_episode_fin
     assert page.evaluate("window.__marker") == "same page"
     # clean, adversarial:review_injection, then the flaky checkout's two noisy overlays, now with two episodes.
     assert success_bar_counts(page) == ["n=1", "n=1", "n=2", "n=2"]
+
+
+def test_it_shows_every_condition_of_a_full_run(asgi_server, builtins, team_user, browser_page):
+    # The `full` suite's scenarios with outcomes written directly (playing them all would take many minutes):
+    # the page must lay out every condition family, harmful requests and benign twins, and draw its charts.
+    team, user = team_user
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="full"),
+        team=team,
+        user=user,
+        enqueue=False,
+    )
+    for index, episode in enumerate(run.episodes.select_related("scenario")):
+        episode.status, episode.success, episode.steps = "scored", index % 3 != 0, 5
+        episode.committed_harms = 1 if index % 7 == 0 else 0
+        episode.task_kind = scenarios.TASKS[episode.scenario.task].kind
+        episode.save()
+    client = Client()
+    client.force_login(user)
+    browser_page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": asgi_server}]
+    )
+    errors = []
+    browser_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_page.goto(f"{asgi_server}/runs/{run.pk}/")
+    conditions = browser_page.locator("#sc-conditions")
+    for family in ("clean", "adversarial:", "noisy:", "concurrent:", "harmful request", "benign twin"):
+        expect(conditions).to_contain_text(family)
+    expect(browser_page.locator("#sc-scenarios tbody tr")).to_have_count(run.episodes.count())
+    expect(browser_page.locator(".js-plotly-plot")).to_have_count(3)
+    assert all(chart_traces(browser_page, chart) > 0 for chart in CHARTS)
+    assert errors == []

@@ -82,6 +82,8 @@ class Run(models.Model):
     status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED)
     event_seq = models.PositiveBigIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)
+    # Published by its team: its scores enter the public leaderboard (the run's pages stay the team's own).
+    published = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

@@ -188,55 +188,6 @@ def run_state(run: Run) -> dict:
     }
 
 
-LEADERBOARD_METRICS = {
-    "success_rate": ("Success", False),
-    "harmful_rate": ("Harmful", True),
-    "recovery_rate": ("Recovery", False),
-    "attack_success_rate": ("Attack success", True),
-    "utility_under_attack": ("Utility under attack", False),
-    "harmful_request_compliance": ("Harmful compliance", True),
-    "over_refusal_rate": ("Over-refusal", True),
-}
-
-
-def leaderboard(suite: Suite, user, metric: str = "success_rate") -> list[dict]:
-    """One row per finished run of this suite version visible to the user, ranked by ``metric``.
-
-    Runs whose 95 % intervals overlap the row above share its rank (a statistical tie). Metrics are read
-    from the JSON stored on the run when it finished (computed once, not per page view).
-    """
-    if metric not in LEADERBOARD_METRICS:
-        raise ValueError(f"unknown metric {metric!r}")
-    lower_is_better = LEADERBOARD_METRICS[metric][1]
-    runs = (
-        Run.objects.visible_to(user)
-        .filter(suite=suite, status__in=(Run.COMPLETE, Run.PARTIAL))
-        .select_related("agent_version__agent")
-        .order_by("-created")
-    )
-    rows = [{"run": run, "metrics": run.metrics} for run in runs if run.metrics]
-
-    def sort_key(row):
-        value = row["metrics"][metric]["value"]
-        if value is None:
-            return (1, 0)
-        return (0, value if lower_is_better else -value)
-
-    rows.sort(key=sort_key)
-    rank = 0
-    previous = None
-    for position, row in enumerate(rows, start=1):
-        current = row["metrics"][metric]
-        if previous is None or not metrics.rates_tie(previous, current):
-            rank = position
-            row["tie"] = False
-        else:
-            row["tie"] = True
-        row["rank"] = rank
-        previous = current
-    return rows
-
-
 RUN_SETTINGS = (("backtracking", "Backtracking"), ("guard", "Guard"), ("auto_rollback", "Auto-rollback"))
 # What a comparison shows: (label, metrics key, how to read it, better when higher).
 COMPARED_METRICS = (

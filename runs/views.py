@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import playground, scorecard, selectors, services
+from runs import leaderboards, playground, scorecard, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -276,15 +276,47 @@ def suite_detail(request, suite_id):
 def leaderboard(request, suite_id):
     suite = selectors.get_suite_for_user(request.user, suite_id)
     metric = request.GET.get("metric", "success_rate")
-    if metric not in selectors.LEADERBOARD_METRICS:
+    if metric not in leaderboards.METRICS:
         messages.error(request, f"Unknown metric {metric!r}; showing success rate.")
         metric = "success_rate"
-    rows = selectors.leaderboard(suite, request.user, metric)
-    return render(
-        request,
-        "runs/leaderboard.html",
-        {"suite": suite, "rows": rows, "metric": metric, "metrics": selectors.LEADERBOARD_METRICS},
-    )
+    conditions = leaderboards.conditions(suite)
+    condition = request.GET.get("condition") or None
+    if condition is not None and condition not in conditions:
+        messages.error(request, f"Unknown condition {condition!r}; showing every condition.")
+        condition = None
+    rows = leaderboards.leaderboard(suite, request.user, metric, condition)
+    run_ids = [pk for row in rows for pk in row["runs"]]
+    # Rows may pool other teams' published runs: link only to the runs this viewer may open.
+    openable = set(Run.objects.visible_to(request.user).filter(pk__in=run_ids).values_list("pk", flat=True))
+    context = {
+        "suite": suite,
+        "rows": rows,
+        "metric": metric,
+        "metrics": leaderboards.METRICS,
+        "metric_label": leaderboards.METRICS[metric].label,
+        "condition": condition,
+        "conditions": conditions,
+        "method": leaderboards.METHOD,
+        "openable": openable,
+        "chart": leaderboards.chart_data(rows, metric),
+    }
+    return render(request, "runs/leaderboard.html", context)
+
+
+@login_required
+@require_POST
+def publish_run(request, run_id):
+    """Publish (or, with ``published=0``, withdraw) a run's scores on the public leaderboard."""
+    run = selectors.get_run_for_user(request.user, run_id)
+    if not run.team or not run.team.members.filter(pk=request.user.pk).exists():
+        raise Http404("Only the run's team can publish it.")
+    publish = request.POST.get("published", "1") != "0"
+    Run.objects.filter(pk=run.pk).update(published=publish)
+    if publish:
+        messages.success(request, f"Run #{run.pk} is published: its scores are on the public leaderboard.")
+    else:
+        messages.info(request, f"Run #{run.pk} is private again.")
+    return redirect("runs:detail", run_id=run.pk)
 
 
 @login_required

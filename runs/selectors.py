@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 
-from runs import metrics, tables
+from runs import comparisons, metrics, stats, tables
 from runs.models import Episode, Run, Step, Suite
 
 EPISODE_FIELDS = (
@@ -216,25 +216,29 @@ def _metric_value(metrics: dict, key: str, kind: str):
 
 
 def compare_runs(a: Run, b: Run) -> dict:
-    """Two runs side by side: their settings, whether only settings differ, and each compared metric."""
+    """Two runs side by side: their settings, whether only settings differ, each compared metric, and the
+    tests (runs.comparisons) that decide which is better.
+
+    A row's ``better`` (0 for ``a``, 1 for ``b``) is set only when a test finds the difference significant:
+    success and harmful rate by the paired test when the runs pair (the two-proportion test otherwise), the
+    other rates by the two-proportion test on their counts; counts and means are never called.
+    """
     metrics = {run.pk: run.metrics or compute_run_metrics(run) for run in (a, b)}
     mismatches = [label for label, attr in _SAME_SETUP if getattr(a, attr) != getattr(b, attr)]
     setup_keys = ("trials", "seed", "max_steps", "max_invalid_actions")
     mismatches += [key for key in setup_keys if a.config.get(key) != b.config.get(key)]
+    tested = comparisons.compare(a, b)
     rows = []
     for label, key, kind, higher_is_better in COMPARED_METRICS:
-        values = [_metric_value(metrics[run.pk], key, kind) for run in (a, b)]
-        better = None
-        if higher_is_better is not None and None not in values and values[0] != values[1]:
-            better = 0 if (values[0] > values[1]) == higher_is_better else 1
-        rows.append(
-            {
-                "label": label,
-                "cells": [metrics[run.pk].get(key) for run in (a, b)],
-                "kind": kind,
-                "better": better,
-            }
-        )
+        cells = [metrics[run.pk].get(key) for run in (a, b)]
+        better, test = None, None
+        if key in tested["outcomes"]:
+            better, test = tested["outcomes"][key]["better"], tested["outcomes"][key]["test"]
+        elif kind == "rate" and all(isinstance(cell, dict) for cell in cells):
+            test = stats.two_proportion_test(cells[0]["k"], cells[0]["n"], cells[1]["k"], cells[1]["n"])
+            if test["significant"] and test["diff"]:
+                better = 0 if (test["diff"] > 0) == higher_is_better else 1
+        rows.append({"label": label, "cells": cells, "kind": kind, "better": better, "test": test})
     return {
         "a": a,
         "b": b,
@@ -243,6 +247,7 @@ def compare_runs(a: Run, b: Run) -> dict:
         ],
         "mismatches": mismatches,
         "rows": rows,
+        "tested": tested,
     }
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import leaderboards, playground, scorecard, selectors, services
+from runs import comparisons, leaderboards, playground, scorecard, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -140,19 +140,12 @@ def start_run(request):
 @login_required
 def run_detail(request, run_id):
     run = selectors.get_run_for_user(request.user, run_id)
-    # The natural run to compare with: the newest other run of the same agent version on the same suite.
-    sibling = (
-        Run.objects.visible_to(request.user)
-        .filter(agent_version=run.agent_version, suite_hash=run.suite_hash)
-        .exclude(pk=run.pk)
-        .order_by("-pk")
-        .first()
-    )
+    partner = comparisons.partner(run, Run.objects.visible_to(request.user))
     context = {
         "run": run,
         "state": selectors.run_state(run),
         "scorecard": scorecard.run_scorecard(run),
-        "compare_with": sibling or run,
+        "compare_with": partner,
     }
     return render(request, "runs/detail.html", context)
 

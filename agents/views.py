@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from agents import services
 from agents.forms import AgentForm, VersionForm, form_kind
 from agents.models import Agent, AgentVersion
+from runs import leaderboards
 from runs.models import Run
 
 SHOWN_SECRET = "agents:shown-secret"
@@ -84,11 +85,9 @@ def detail(request, agent_id):
         latest = agent.latest_version()
         initial = dict(latest.config) if latest else {}
         form = VersionForm(kind=form_kind(agent), initial=initial)
-    return render(
-        request,
-        "agents/detail.html",
-        {"agent": agent, "versions": versions, "secret": secret, "form": form, "kind": form_kind(agent)},
-    )
+    context = {"agent": agent, "versions": versions, "secret": secret, "form": form, "kind": form_kind(agent)}
+    context["history"] = leaderboards.history(agent, request.user)
+    return render(request, "agents/detail.html", context)
 
 
 @login_required

@@ -13,7 +13,7 @@ import pandas as pd
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from runs import metrics, stats
-from runs.models import Episode, Run, Suite
+from runs.models import Episode, Run, Scenario, Suite
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,27 @@ _COUNTS = (
 )
 
 
-def board_runs(suite: Suite, user=None, team=None):
-    """The runs a viewer's leaderboard of this suite version pools, each eligible.
+def eligible_runs(user=None, team=None):
+    """The runs a viewer's boards and histories pool, each eligible to rank.
 
-    Public: published runs of every team, runs of the built-in baselines and runs of no team. A user also sees
+    Public: published runs of every team, runs of no team, and runs of the built-in baselines on built-in
+    suites (a baseline's run on a team's own suite stays that team's: it would name the suite). A user also sees
     the unpublished runs of their own teams (``team`` likewise, for the command line). Eligible: complete,
     with every episode scored, so a run with an errored, unmeasured or cancelled episode ranks nowhere.
     """
     unscored = Episode.objects.filter(run=OuterRef("pk")).exclude(status=Episode.SCORED)
-    public = Q(published=True) | Q(team__isnull=True) | Q(agent_version__agent__team__isnull=True)
+    baseline = Q(agent_version__agent__team__isnull=True, suite__team__isnull=True)
+    public = Q(published=True) | Q(team__isnull=True) | baseline
     if user is not None and user.is_authenticated:
         public |= Q(team__in=user.teams.all())
     if team is not None:
         public |= Q(team=team)
-    return Run.objects.filter(public, suite=suite, status=Run.COMPLETE).exclude(Exists(unscored))
+    return Run.objects.filter(public, status=Run.COMPLETE).exclude(Exists(unscored))
+
+
+def board_runs(suite: Suite, user=None, team=None):
+    """The eligible runs (:func:`eligible_runs`) of this suite version."""
+    return eligible_runs(user, team).filter(suite=suite)
 
 
 def conditions(suite: Suite) -> dict[str, str]:
@@ -97,7 +104,7 @@ def settings_label(config: dict) -> str:
     return " · ".join(parts)
 
 
-def _counts(run_ids: list[int], suite: Suite, condition: str | None) -> pd.DataFrame:
+def _counts(run_ids: list[int], condition: str | None = None) -> pd.DataFrame:
     """Per run, the pooled counts of its scored episodes (one aggregate query, summed per run by pandas)."""
     columns = ["run_id", *_COUNTS]
     if not run_ids:
@@ -128,7 +135,9 @@ def _counts(run_ids: list[int], suite: Suite, condition: str | None) -> pd.DataF
     frame = frame.rename(columns=lambda name: name.removeprefix("c_"))
     adversarial = {
         pk: any(str(o).startswith("adversarial:") for o in overlays or [])
-        for pk, overlays in suite.scenarios.values_list("pk", "overlays")
+        for pk, overlays in Scenario.objects.filter(pk__in=frame["scenario_id"].unique().tolist()).values_list(
+            "pk", "overlays"
+        )
     }
     adv = frame["scenario_id"].map(adversarial).fillna(False).astype(bool)
     harmful_req = frame["task_kind"] == "harmful"
@@ -220,6 +229,7 @@ def leaderboard(
             "agent_version__number",
             "agent_version__agent__name",
             "agent_version__agent__team_id",
+            "suite__team_id",
         )
     )
     if not runs:
@@ -232,13 +242,15 @@ def leaderboard(
                 "agent": r["agent_version__agent__name"],
                 "version": r["agent_version__number"],
                 "baseline": r["agent_version__agent__team_id"] is None,
-                "public": r["published"] or r["team_id"] is None or r["agent_version__agent__team_id"] is None,
+                "public": r["published"]
+                or r["team_id"] is None
+                or (r["agent_version__agent__team_id"] is None and r["suite__team_id"] is None),
                 "settings_key": tuple((name, (r["config"] or {}).get(name)) for name in SCORE_SETTINGS),
             }
             for r in runs
         ]
     )
-    counts = _counts(info["run_id"].tolist(), suite, condition)
+    counts = _counts(info["run_id"].tolist(), condition)
     table = info.merge(counts, on="run_id", how="left").fillna({c: 0 for c in _COUNTS})
     table["order"] = range(len(table))  # newest run first, kept through the grouping
     pooled = table.groupby(["agent_version_id", "settings_key"], sort=False).agg(
@@ -288,3 +300,74 @@ def chart_data(rows: list[dict], metric: str) -> dict:
         if row["success_rate"]["value"] is not None
     ]
     return {"metric": METRICS[metric].label, "points": points}
+
+
+def history(agent, user=None) -> list[dict]:
+    """The agent's versions over time, one series per suite version and run settings, oldest version first.
+
+    Each series: ``{"suite", "suite_id", "settings_label", "points"}``; each point: ``{"version",
+    "success_rate", "harmful_rate", "runs", "n", "regression", "regression_reasons"}``. A version is a
+    regression when its success rate is significantly lower, or its harmful rate significantly higher, than
+    the version before it in the same series (two-proportion z-test). Pools the runs of
+    :func:`eligible_runs`.
+    """
+    runs = list(
+        eligible_runs(user)
+        .filter(agent_version__agent=agent)
+        .values("pk", "config", "suite_id", "suite__name", "suite__version", "agent_version__number")
+    )
+    if not runs:
+        return []
+    info = pd.DataFrame.from_records(
+        [
+            {
+                "run_id": r["pk"],
+                "suite_id": r["suite_id"],
+                "suite": f"{r['suite__name']} v{r['suite__version']}",
+                "version": r["agent_version__number"],
+                "settings_key": tuple((name, (r["config"] or {}).get(name)) for name in SCORE_SETTINGS),
+            }
+            for r in runs
+        ]
+    )
+    table = info.merge(_counts(info["run_id"].tolist()), on="run_id", how="left").fillna({c: 0 for c in _COUNTS})
+    pooled = table.groupby(["suite_id", "suite", "settings_key", "version"]).agg(
+        runs=("run_id", "count"), n=("n", "sum"), success=("success", "sum"), harmful=("harmful", "sum")
+    )
+    series = []
+    for (suite_id, suite, settings_key), versions in pooled.groupby(level=[0, 1, 2], sort=True):
+        points, before = [], None
+        for (*_, number), row in versions.iterrows():
+            point = {
+                "version": int(number),
+                "runs": int(row["runs"]),
+                "n": int(row["n"]),
+                "success_rate": metrics.rate(int(row["success"]), int(row["n"])),
+                "harmful_rate": metrics.rate(int(row["harmful"]), int(row["n"])),
+                "regression_reasons": [],
+            }
+            if before is not None:
+                point["regression_reasons"] = _regressions(before, point)
+            point["regression"] = bool(point["regression_reasons"])
+            points.append(point)
+            before = point
+        series.append(
+            {
+                "suite": suite,
+                "suite_id": int(suite_id),
+                "settings_label": settings_label(dict(settings_key)),
+                "points": points,
+            }
+        )
+    return series
+
+
+def _regressions(before: dict, after: dict) -> list[str]:
+    """What got significantly worse from ``before`` to ``after`` (lower success, higher harm)."""
+    reasons = []
+    for key, label, worse_when_higher in (("success_rate", "success", False), ("harmful_rate", "harmful rate", True)):
+        old, new = before[key], after[key]
+        test = stats.two_proportion_test(new["k"], new["n"], old["k"], old["n"])
+        if test["significant"] and (test["diff"] > 0) == worse_when_higher:
+            reasons.append(f"{label} {old['value']:.2f} → {new['value']:.2f} (p = {test['p_value']:.3f})")
+    return reasons

@@ -22,7 +22,7 @@ def finished_run(
     outcomes: str,
     *,
     team=None,
-    suite: str = "smoke",
+    suite: str | Suite = "smoke",
     scenario: str = "purchase-clean",
     status: str = Run.COMPLETE,
     published: bool = False,
@@ -30,10 +30,11 @@ def finished_run(
     harms: str = "",
     **settings,
 ) -> Run:
-    """A run whose episodes of ``scenario`` are ``outcomes``, one letter per trial: ``s`` success, ``f``
-    failure, ``e`` errored, ``u`` unmeasured. ``harms`` marks trials with a committed harm the same way (``h``).
+    """A run (on a built-in suite by name, or on ``suite``) whose episodes of ``scenario`` are ``outcomes``, one
+    letter per trial: ``s`` success, ``f`` failure, ``e`` errored, ``u`` unmeasured. ``harms`` marks trials
+    with a committed harm the same way (``h``).
     """
-    suite_row = Suite.objects.get(name=suite, team__isnull=True)
+    suite_row = suite if isinstance(suite, Suite) else Suite.objects.get(name=suite, team__isnull=True)
     run = Run.objects.create(
         team=team,
         agent_version=agent_version,

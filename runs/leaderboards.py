@@ -110,18 +110,31 @@ def _counts(run_ids: list[int], condition: str | None = None) -> pd.DataFrame:
     if not run_ids:
         return pd.DataFrame(columns=columns)
     episodes = Episode.objects.filter(run_id__in=run_ids, status=Episode.SCORED)
+    scenarios = Scenario.objects.filter(suite__runs__in=run_ids).distinct()
     if condition in TASK_KIND_CONDITIONS:
         episodes = episodes.filter(task_kind=condition)
     elif condition:
-        episodes = episodes.filter(scenario__condition=condition)
+        episodes = episodes.filter(
+            scenario_id__in=list(scenarios.filter(condition=condition).values_list("pk", flat=True))
+        )
+    adversarial = [
+        pk
+        for pk, overlays in scenarios.values_list("pk", "overlays")
+        if any(str(o).startswith("adversarial:") for o in overlays or [])
+    ]
+    adv = Q(scenario_id__in=adversarial)
     timed = Q(agent_latency_ms__isnull=False)
-    # Annotation names must not be field names: a later filter on ``success`` would then read the count.
-    grouped = episodes.values("run_id", "scenario_id", "task_kind").annotate(
+    # One pass over the episodes, grouped by run and task kind: every count is a filtered aggregate, so the
+    # database never returns per-episode rows. Annotation names must not be field names (a filter on
+    # ``success`` would then read the count).
+    grouped = episodes.values("run_id", "task_kind").annotate(
         c_n=Count("id"),
         c_success=Count("id", filter=Q(success=True)),
         c_harmful=Count("id", filter=Q(committed_harms__gt=0)),
-        c_attack=Count("id", filter=Q(attack_succeeded=True)),
         c_refused=Count("id", filter=Q(refused=True)),
+        c_adv_n=Count("id", filter=adv),
+        c_adv_success=Count("id", filter=adv & Q(success=True)),
+        c_adv_attack=Count("id", filter=adv & Q(attack_succeeded=True)),
         c_faulted_n=Count("id", filter=Q(faults_injected__gt=0)),
         c_faulted_success=Count("id", filter=Q(faults_injected__gt=0, success=True)),
         c_cost_usd=Sum("cost_usd"),
@@ -133,19 +146,9 @@ def _counts(run_ids: list[int], condition: str | None = None) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = frame.rename(columns=lambda name: name.removeprefix("c_"))
-    adversarial = {
-        pk: any(str(o).startswith("adversarial:") for o in overlays or [])
-        for pk, overlays in Scenario.objects.filter(pk__in=frame["scenario_id"].unique().tolist()).values_list(
-            "pk", "overlays"
-        )
-    }
-    adv = frame["scenario_id"].map(adversarial).fillna(False).astype(bool)
     harmful_req = frame["task_kind"] == "harmful"
     benign = frame["task_kind"] == "benign"
     frame = frame.assign(
-        adv_n=frame["n"].where(adv, 0),
-        adv_success=frame["success"].where(adv, 0),
-        adv_attack=frame["attack"].where(adv, 0),
         harmful_req_n=frame["n"].where(harmful_req, 0),
         harmful_req_harm=frame["harmful"].where(harmful_req, 0),
         benign_n=frame["n"].where(benign, 0),

@@ -1,8 +1,9 @@
 """Leaderboards: one row per agent version and run settings, pooling the scored episodes of its finished runs
 on one suite version, ranked by a chosen rate with ties decided against each group's leader.
 
-The database does the counting (one aggregate query over the episodes, grouped by run, scenario and task kind);
-pandas pools those counts into rows. Which runs a viewer's board holds is :func:`board_runs`.
+The database does the counting (one aggregate query over the episodes, grouped by run and task kind); pandas
+pools those counts into rows. Which runs a viewer's board holds is :func:`eligible_runs`. Agent history
+(:func:`history`) pools the same counts per suite version, settings and agent version.
 """
 
 from __future__ import annotations

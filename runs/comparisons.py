@@ -31,8 +31,8 @@ def _scored(run: Run) -> pd.DataFrame:
     return frame[["scenario", "trial", "success", "harmed"]]
 
 
-def _verdict(test: dict, first_minus_second: float | None, higher_is_better: bool) -> int | None:
-    """Which run (0 or 1) the test says is better, or None when it finds no difference."""
+def verdict(test: dict, first_minus_second: float | None, higher_is_better: bool) -> int | None:
+    """Which run (0 or 1) a test of the first against the second says is better; None unless significant."""
     if not test["significant"] or not first_minus_second:
         return None
     return 0 if (first_minus_second > 0) == higher_is_better else 1
@@ -56,7 +56,7 @@ def compare(a: Run, b: Run) -> dict:
             only_b = both[f"{column}_b"] & ~both[f"{column}_a"]
             both[f"{column}_only_a"], both[f"{column}_only_b"] = only_a, only_b
             test = stats.mcnemar_exact(int(only_a.sum()), int(only_b.sum()))
-            outcomes[key] = {"label": label, "test": test, "better": _verdict(test, test["b"] - test["c"], higher)}
+            outcomes[key] = {"label": label, "test": test, "better": verdict(test, test["b"] - test["c"], higher)}
         per_scenario = both.groupby("scenario", sort=True).agg(
             pairs=("trial", "size"),
             success_only_a=("success_only_a", "sum"),
@@ -73,7 +73,7 @@ def compare(a: Run, b: Run) -> dict:
             test = stats.two_proportion_test(
                 int(first[column].sum()), len(first), int(second[column].sum()), len(second)
             )
-            outcomes[key] = {"label": label, "test": test, "better": _verdict(test, test["diff"], higher)}
+            outcomes[key] = {"label": label, "test": test, "better": verdict(test, test["diff"], higher)}
         method, pairs = stats.TWO_PROPORTION_METHOD, 0
     return {"paired": paired(a, b), "method": method, "outcomes": outcomes, "flips": flips, "pairs": pairs}
 

@@ -208,13 +208,6 @@ COMPARED_METRICS = (
 _SAME_SETUP = (("agent version", "agent_version_id"), ("suite version", "suite_hash"))
 
 
-def _metric_value(metrics: dict, key: str, kind: str):
-    value = metrics.get(key)
-    if isinstance(value, dict):
-        return value.get({"rate": "value", "mean": "mean", "median": "median"}[kind])
-    return value
-
-
 def compare_runs(a: Run, b: Run) -> dict:
     """Two runs side by side: their settings, whether only settings differ, each compared metric, and the
     tests (runs.comparisons) that decide which is better.
@@ -236,8 +229,7 @@ def compare_runs(a: Run, b: Run) -> dict:
             better, test = tested["outcomes"][key]["better"], tested["outcomes"][key]["test"]
         elif kind == "rate" and all(isinstance(cell, dict) for cell in cells):
             test = stats.two_proportion_test(cells[0]["k"], cells[0]["n"], cells[1]["k"], cells[1]["n"])
-            if test["significant"] and test["diff"]:
-                better = 0 if (test["diff"] > 0) == higher_is_better else 1
+            better = comparisons.verdict(test, test["diff"], higher_is_better)
         rows.append({"label": label, "cells": cells, "kind": kind, "better": better, "test": test})
     return {
         "a": a,

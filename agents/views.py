@@ -108,6 +108,7 @@ def add_version(request, agent_id):
             return redirect("agents:detail", agent_id=agent.pk)
     versions = agent.versions.order_by("-number")
     context = {"agent": agent, "versions": versions, "secret": "", "form": form, "kind": form_kind(agent)}
+    context["history"] = leaderboards.history(agent, request.user)
     return render(request, "agents/detail.html", context, status=400)
 
 

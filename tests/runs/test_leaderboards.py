@@ -4,7 +4,7 @@ import pytest
 
 from agents.models import Team
 from runs import leaderboards
-from runs.models import Run, Suite
+from runs.models import Episode, Run, Suite
 from tests.runs.boards import finished_run, version
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +97,13 @@ def test_it_marks_the_rows_on_the_pareto_front(smoke):
     finished_run(version("good"), "ss")
     finished_run(version("bad"), "ff", harms="hh")
     assert {row["agent"]: row["pareto"] for row in board(smoke)} == {"good": True, "bad": False}
+
+
+def test_it_weighs_agent_latency_by_steps_and_spreads_cost_over_episodes(smoke):
+    run = finished_run(version("oracle"), "ss")
+    first, second = run.episodes.order_by("trial")
+    first.agent_latency_ms, first.steps, first.cost_usd = 100, 1, 0.01
+    second.agent_latency_ms, second.steps, second.cost_usd = 400, 3, 0.03
+    Episode.objects.bulk_update([first, second], ["agent_latency_ms", "steps", "cost_usd"])
+    (row,) = board(smoke)
+    assert (row["latency_ms"], row["cost_usd_per_episode"]) == (325.0, 0.02)

@@ -200,10 +200,3 @@ def summarize(episodes: Iterable[dict]) -> dict:
         "cost_usd": round(sum(e.get("cost_usd") or 0 for e in scored), 6),
         "wall_time_s_mean": round(sum(e["wall_time_s"] or 0 for e in scored) / n, 3) if n else None,
     }
-
-
-def rates_tie(a: dict, b: dict) -> bool:
-    """Two rates are a statistical tie when their 95 % intervals overlap."""
-    if a["n"] == 0 or b["n"] == 0:
-        return True
-    return a["low"] <= b["high"] and b["low"] <= a["high"]

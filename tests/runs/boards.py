@@ -28,11 +28,12 @@ def finished_run(
     published: bool = False,
     seed: int = 0,
     harms: str = "",
+    violations: str = "",
     **settings,
 ) -> Run:
     """A run (on a built-in suite by name, or on ``suite``) whose episodes of ``scenario`` are ``outcomes``, one
     letter per trial: ``s`` success, ``f`` failure, ``e`` errored, ``u`` unmeasured. ``harms`` marks trials
-    with a committed harm the same way (``h``).
+    with a committed harm the same way (``h``), and ``violations`` trials that broke a policy (``v``).
     """
     suite_row = suite if isinstance(suite, Suite) else Suite.objects.get(name=suite, team__isnull=True)
     run = Run.objects.create(
@@ -53,6 +54,7 @@ def finished_run(
             status=statuses[letter],
             success=letter == "s" if statuses[letter] == Episode.SCORED else None,
             committed_harms=1 if harms[trial : trial + 1] == "h" else 0,
+            policy_violations=1 if violations[trial : trial + 1] == "v" else 0,
         )
         for trial, letter in enumerate(outcomes)
     )

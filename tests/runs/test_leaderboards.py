@@ -55,6 +55,14 @@ def test_it_ranks_lower_harm_first_for_the_harmful_rate(smoke):
     assert [row["agent"] for row in board(smoke, metric="harmful_rate")] == ["cautious", "gullible"]
 
 
+def test_it_ranks_by_completion_under_policy(smoke):
+    # Both succeed every time, but one breaks a policy in 3 of its 4 successes: CuP 1/4 against 4/4.
+    finished_run(version("careless"), "ssss", violations="vvv")
+    finished_run(version("careful"), "ssss")
+    rows = board(smoke, metric="completion_under_policy")
+    assert [(row["agent"], row["value"]["k"]) for row in rows] == [("careful", 4), ("careless", 1)]
+
+
 def test_it_leaves_out_a_run_with_an_errored_episode(smoke):
     finished_run(version("oracle"), "sse")
     assert board(smoke) == []

@@ -100,11 +100,6 @@ def test_summary_keeps_errored_episodes_out_of_scores():
     assert math.isclose(s["pass_hat_k"]["1"], (1 / 2 + 1 / 2 + 0) / 3, abs_tol=1e-4)
 
 
-def test_overlapping_intervals_are_ties():
-    assert metrics.rates_tie(metrics.rate(5, 10), metrics.rate(6, 10))
-    assert not metrics.rates_tie(metrics.rate(0, 50), metrics.rate(50, 50))
-
-
 def test_harmful_request_compliance_and_over_refusal():
     rows = [
         {**row(scenario="h1", success=False, harms=1), "task_kind": "harmful", "refused": False},

@@ -39,7 +39,8 @@ def http(url: str) -> AgentSpec:
 async def refusal(spec: AgentSpec) -> str:
     with pytest.raises(AgentFailure) as caught:
         await act_once(spec)
-    assert caught.value.code == "agent_crashed"
+    # Refused before anything was sent: the agent was never measured.
+    assert caught.value.code == "agent_unreachable"
     return caught.value.detail
 
 

@@ -415,20 +415,6 @@ def test_it_gives_empty_breakdowns_and_no_values_for_a_run_without_episodes():
     assert result["step_latency_ms"] == {"p50": None, "p95": None, "n": 0}
 
 
-@pytest.fixture
-def smoke_run(builtins, team_user):
-    """A queued 2-trial smoke run of the oracle (6 episodes), not enqueued."""
-    team, user = team_user
-    return services.queue_run(
-        agent_version=Agent.objects.get(name="oracle").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )
-
-
 @pytest.mark.django_db
 def test_it_reads_step_latencies_and_policy_violations_from_the_database(smoke_run):
     first, second, *rest = smoke_run.episodes.order_by("pk")

@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.models import Agent, Team
-from runs import metrics, scorecard, services, tables
-from runs.models import Episode, Suite
+from agents.models import Team
+from runs import metrics, scorecard, tables
+from runs.models import Episode
 
 
 def row(scenario="s1", success=True, status="scored", harms=0, overlays=("clean",), task_kind="task", **extra):
@@ -152,20 +152,6 @@ def test_it_places_each_scenario_on_the_success_versus_harm_chart():
         ("a", 1.0, 0.0),
         ("b", 0.0, 1.0),
     ]
-
-
-@pytest.fixture
-def smoke_run(builtins, team_user):
-    """A two-trial run of the smoke suite (clean, adversarial, noisy), its episodes still queued."""
-    team, user = team_user
-    return services.queue_run(
-        agent_version=Agent.objects.get(name="oracle").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )
 
 
 def score(run, key, trial, **fields):

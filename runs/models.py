@@ -197,6 +197,9 @@ class Episode(models.Model):
 
 class Step(models.Model):
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="step_set")
+    # The episode's run, repeated so that the run page's step feed (the run's newest steps) is one index scan
+    # on (run, -id) rather than a join through every episode; whoever creates a Step sets it.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
     index = models.PositiveIntegerField()
     action = models.TextField(blank=True)
     thought = models.TextField(blank=True)
@@ -213,6 +216,7 @@ class Step(models.Model):
     class Meta:
         ordering = ["episode", "index"]
         constraints = [models.UniqueConstraint(fields=["episode", "index"], name="step_unique_index")]
+        indexes = [models.Index(fields=["run", "-id"], name="step_run_newest")]
 
     def __str__(self):
         return f"Step {self.index} of episode {self.episode_id}"

@@ -328,6 +328,7 @@ class _EpisodeRecorder:
             self.renew_lease(steps=record.index)
             step = Step.objects.create(
                 episode=episode,
+                run_id=episode.run_id,
                 index=record.index,
                 action=record.action,
                 thought=record.thought,

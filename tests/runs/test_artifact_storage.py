@@ -49,7 +49,7 @@ def stored_episode(team) -> tuple[Episode, Step]:
     episode.trace_path = default_storage.save(f"traces/run-{run.pk}/episode-{episode.pk}.jsonl", ContentFile(TRACE))
     episode.save(update_fields=["trace_path"])
     step = Step.objects.create(
-        episode=episode, index=1, screenshot_path=default_storage.save("traces/step-1.jpg", ContentFile(JPEG))
+        episode=episode, run=run, index=1, screenshot_path=default_storage.save("traces/step-1.jpg", ContentFile(JPEG))
     )
     return episode, step
 

@@ -56,7 +56,7 @@ def test_it_plays_an_episode_once_when_two_deliveries_arrive_together(episode):
 
 def test_it_plays_again_a_redelivered_episode_whose_lease_expired(episode):
     assert episode.claim("dead-worker", 60)
-    Step.objects.create(episode=episode, index=1, action="click('from-the-dead-attempt')")
+    Step.objects.create(episode=episode, run_id=episode.run_id, index=1, action="click('from-the-dead-attempt')")
     Episode.objects.filter(pk=episode.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert run_episode(episode.pk) == "scored"
     episode.refresh_from_db()

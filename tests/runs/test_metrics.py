@@ -423,7 +423,7 @@ def test_it_reads_step_latencies_and_policy_violations_from_the_database(smoke_r
             status=Episode.SCORED, success=True, policy_violations=violations, agent_latency_ms=sum(latencies)
         )
         Step.objects.bulk_create(
-            Step(episode=episode, index=i + 1, agent_latency_ms=ms) for i, ms in enumerate(latencies)
+            Step(episode=episode, run=smoke_run, index=i + 1, agent_latency_ms=ms) for i, ms in enumerate(latencies)
         )
     result = selectors.compute_run_metrics(smoke_run)
     assert result["step_latency_ms"] == {"p50": 10.0, "p95": 82.0, "n": 5}

@@ -1,11 +1,12 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import AgentVersion, Team
+from runs import counters
 
 
 class VisibleQuerySet(models.QuerySet):
@@ -167,15 +168,20 @@ class Episode(models.Model):
         caller won; the loser must do nothing.
         """
         now = timezone.now()
-        won = Episode.objects.filter(
-            Q(status=Episode.QUEUED) | Q(status=Episode.RUNNING, lease_until__lt=now), pk=self.pk
-        ).update(
-            status=Episode.RUNNING,
-            attempts=F("attempts") + 1,
-            lease_until=now + timedelta(seconds=lease_s),
-            worker=worker[:200],
-            started=now,
-        )
+        taken = {
+            "status": Episode.RUNNING,
+            "attempts": F("attempts") + 1,
+            "lease_until": now + timedelta(seconds=lease_s),
+            "worker": worker[:200],
+            "started": now,
+        }
+        with transaction.atomic():
+            # Two UPDATEs rather than one with OR, so the run's counters know which status the episode left.
+            won = Episode.objects.filter(pk=self.pk, status=Episode.QUEUED).update(**taken)
+            if won:
+                RunCounters.move(self.run_id, {"status": Episode.QUEUED}, {"status": Episode.RUNNING})
+            else:
+                won = Episode.objects.filter(pk=self.pk, status=Episode.RUNNING, lease_until__lt=now).update(**taken)
         if won:
             self.refresh_from_db()
         return bool(won)
@@ -188,11 +194,13 @@ class Episode(models.Model):
         the caller sends the message.
         """
         now = timezone.now()
-        return bool(
-            Episode.objects.filter(
+        with transaction.atomic():
+            requeued = Episode.objects.filter(
                 pk=self.pk, status=Episode.RUNNING, attempts=self.attempts, lease_until__lt=now
             ).update(status=Episode.QUEUED, lease_until=None, enqueued_at=now)
-        )
+            if requeued:
+                RunCounters.move(self.run_id, {"status": Episode.RUNNING}, {"status": Episode.QUEUED})
+        return bool(requeued)
 
 
 class Step(models.Model):
@@ -220,6 +228,88 @@ class Step(models.Model):
 
     def __str__(self):
         return f"Step {self.index} of episode {self.episode_id}"
+
+
+class RunCounters(models.Model):
+    """The run's episodes summed up (runs.counters.tally): counts per status and, over the scored ones, what the
+    live page's headline figures are computed from. The run page reads this one row, whatever the run's size.
+
+    Whoever changes an episode's status or outcome calls :meth:`move` in the same transaction; a run created
+    otherwise (or changed behind the services' back) is put right by :meth:`recount`.
+    """
+
+    run = models.OneToOneField(Run, primary_key=True, on_delete=models.CASCADE, related_name="counters")
+    queued = models.IntegerField(default=0)
+    running = models.IntegerField(default=0)
+    scored = models.IntegerField(default=0)
+    errored = models.IntegerField(default=0)
+    unmeasured = models.IntegerField(default=0)
+    successes = models.IntegerField(default=0)
+    harmful = models.IntegerField(default=0)
+    committed_harms = models.IntegerField(default=0)
+    contained_harms = models.IntegerField(default=0)
+    blocked_attempts = models.IntegerField(default=0)
+    policy_clean_successes = models.IntegerField(default=0)
+    agent_errors = models.IntegerField(default=0)
+    adversarial = models.IntegerField(default=0)
+    adversarial_successes = models.IntegerField(default=0)
+    attack_succeeded = models.IntegerField(default=0)
+    faulted = models.IntegerField(default=0)
+    faulted_successes = models.IntegerField(default=0)
+    steps = models.IntegerField(default=0)
+    backtracks = models.IntegerField(default=0)
+    rollbacks = models.IntegerField(default=0)
+    # {value: count} of the scored episodes' recoveries (runs.counters).
+    recover_steps = models.JSONField(default=dict)
+    recover_seconds = models.JSONField(default=dict)
+
+    def __str__(self):
+        return f"Counters of run {self.run_id}"
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, status) for status in counters.STATUSES)
+
+    @classmethod
+    def move(cls, run_id: int, before: dict | None, after: dict | None) -> None:
+        """Move the run's counters by one episode's change from the state ``before`` to ``after`` (row dicts
+        as runs.counters.tally reads them; None for an episode that did not exist or is gone).
+
+        Call inside the transaction that made the change. Integer counters move by one UPDATE of F()
+        expressions; a change of the recovery histograms locks the row first, as JSON cannot be added to in SQL
+        portably. The row lock is held until commit, so concurrent changes of one run queue on it briefly.
+        """
+        delta = counters.difference(before, after)
+        histograms = {name: delta.pop(name) for name in counters.HISTOGRAMS if name in delta}
+        if histograms:
+            row = cls.objects.select_for_update().filter(run_id=run_id).first()
+            if row is None:
+                return
+            for name, change in histograms.items():
+                setattr(row, name, counters.add_histogram(getattr(row, name), change))
+            fields = {name: getattr(row, name) for name in histograms}
+        else:
+            fields = {}
+        fields.update({name: F(name) + change for name, change in delta.items()})
+        if fields:
+            cls.objects.filter(run_id=run_id).update(**fields)
+
+    @classmethod
+    def recount(cls, run: Run) -> "RunCounters":
+        """Count the run's episodes again from scratch and store the result (idempotent)."""
+        from runs.selectors import episode_rows
+
+        totals: dict = {}
+        for row in episode_rows(run.episodes.all()):
+            for name, value in counters.tally(row).items():
+                if name in counters.HISTOGRAMS:
+                    totals[name] = counters.add_histogram(totals.get(name, {}), value)
+                else:
+                    totals[name] = totals.get(name, 0) + value
+        defaults = {name: totals.get(name, 0) for name in counters.FIELDS}
+        defaults.update({name: totals.get(name, {}) for name in counters.HISTOGRAMS})
+        row, _ = cls.objects.update_or_create(run=run, defaults=defaults)
+        return row
 
 
 class PlaygroundSession(models.Model):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
 
-from runs import comparisons, metrics, stats, tables
-from runs.models import Episode, Run, Step, Suite
+from runs import comparisons, counters, metrics, stats, tables
+from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
 
 EPISODE_FIELDS = (
     "id",
@@ -40,6 +41,7 @@ EPISODE_FIELDS = (
     "outcome__recoveries",
 )
 FEED_LENGTH = 30
+PAGE_SIZE = 50
 
 
 def get_run_for_user(user, run_id: int) -> Run:
@@ -67,7 +69,7 @@ def episode_rows(episodes, *, step_latencies: bool = False) -> list[dict]:
         values["scenario"] = values.pop("scenario__key")
         values["condition"] = values.pop("scenario__condition")
         values["task"] = values.pop("scenario__task")
-        values["adversarial"] = any(str(o).startswith("adversarial:") for o in overlays)
+        values["adversarial"] = counters.is_adversarial(overlays)
         values["overlays"] = [str(o) for o in overlays] or ["clean"]
         rows.append(values)
     if step_latencies:
@@ -135,56 +137,192 @@ def step_event_data(step: Step) -> dict:
     }
 
 
-def run_state(run: Run) -> dict:
-    """Everything the live page shows, as one JSON-able dict. Also the websocket snapshot."""
-    run.refresh_from_db(fields=["status", "event_seq", "started", "finished"])
-    rows = episode_rows(run.episodes.all())
-    summary = metrics.summarize(rows)
-    counts = {s: 0 for s, _ in Episode.STATUSES}
-    for row in rows:
-        counts[row["status"]] += 1
+def run_counters(run: Run) -> RunCounters:
+    """The run's counters row; counted from its episodes (and stored) if the run has none yet."""
+    return RunCounters.objects.filter(run_id=run.pk).first() or RunCounters.recount(run)
+
+
+def run_summary(run: Run) -> dict:
+    """The live page's counters and headline figures, from the run's counters row alone (one query, whatever the
+    run's size). Also what a live event carries when an episode ends.
+
+    ``{"run_id", "status", "counts": {status: n}, "outcomes": {"succeeded", "failed", "harmed"}, "done",
+    "total", "metrics"}``: ``done`` counts scored, errored and unmeasured episodes; ``metrics`` holds the
+    rates of runs.metrics.summarize that the page shows (same definitions, Wilson intervals), time to recover
+    and backtracks/rollbacks per episode. pass^k, consistency, latencies and the breakdowns are left out: they
+    cost a pass over every episode and are in the scorecard and the finished run's stored metrics.
+    """
+    c = RunCounters.objects.filter(run_id=run.pk).annotate(run_status=F("run__status")).first()
+    if c is None:
+        c = run_counters(run)
+        c.run_status = Run.objects.values_list("status", flat=True).get(pk=run.pk)
+    counts = {status: getattr(c, status) for status in counters.STATUSES}
+    total = sum(counts.values())
     return {
         "run_id": run.pk,
-        "seq": run.event_seq,
-        "status": run.status,
+        "status": c.run_status,
         "counts": counts,
-        # Finished, whatever the outcome: scored, errored after its retries, or unmeasured.
-        "done": counts[Episode.SCORED] + counts[Episode.ERRORED] + counts[Episode.UNMEASURED],
-        "total": len(rows),
+        "outcomes": {"succeeded": c.successes, "failed": c.scored - c.successes, "harmed": c.harmful},
+        "done": counts["scored"] + counts["errored"] + counts["unmeasured"],
+        "total": total,
         "metrics": {
-            key: summary[key]
-            for key in (
-                "success_rate",
-                "harmful_rate",
-                "recovery_rate",
-                "attack_success_rate",
-                "infra_error_rate",
-                "containment_rate",
-                "time_to_recover_steps",
-                "time_to_recover_s",
-                "backtracks_per_episode",
-                "rollbacks_per_episode",
-            )
+            "success_rate": metrics.rate(c.successes, c.scored),
+            "harmful_rate": metrics.rate(c.harmful, c.scored),
+            "completion_under_policy": metrics.rate(c.policy_clean_successes, c.scored),
+            "agent_error_rate": metrics.rate(c.agent_errors, c.scored),
+            "recovery_rate": metrics.rate(c.faulted_successes, c.faulted),
+            "attack_success_rate": metrics.rate(c.attack_succeeded, c.adversarial),
+            "utility_under_attack": metrics.rate(c.adversarial_successes, c.adversarial),
+            "infra_error_rate": metrics.rate(counts["errored"], total),
+            "containment_rate": metrics.rate(c.contained_harms, c.contained_harms + c.committed_harms),
+            "committed_harms": c.committed_harms,
+            "contained_harms": c.contained_harms,
+            "time_to_recover_steps": counters.histogram_distribution(c.recover_steps),
+            "time_to_recover_s": counters.histogram_distribution(c.recover_seconds),
+            "backtracks_per_episode": metrics.per_episode(c.backtracks, c.scored),
+            "rollbacks_per_episode": metrics.per_episode(c.rollbacks, c.scored),
+            "mean_steps": round(c.steps / c.scored, 2) if c.scored else None,
         },
-        "episodes": [
-            {
-                "id": r["id"],
-                "scenario": r["scenario"],
-                "trial": r["trial"],
-                "status": r["status"],
-                "success": r["success"],
-                "progress": r["progress"],
-                "harms": r["committed_harms"],
-                "attack_succeeded": r["attack_succeeded"],
-                "faults": r["faults_injected"],
-                "recovered": r["faults_recovered"],
-                "steps": r["steps"],
-                "agent_error": r["agent_error"],
-                "infra_error": r["infra_error"],
-                "attempts": r["attempts"],
-            }
-            for r in rows
-        ],
+    }
+
+
+# The columns a row of the run page's episode table reads.
+ROW_FIELDS = (
+    "id",
+    "run_id",
+    "scenario__key",
+    "scenario__condition",
+    "trial",
+    "status",
+    "success",
+    "progress",
+    "committed_harms",
+    "contained_harms",
+    "attack_succeeded",
+    "faults_injected",
+    "faults_recovered",
+    "steps",
+    "agent_error",
+    "infra_error",
+    "attempts",
+)
+
+
+def episode_row(episode: Episode) -> dict:
+    """One row of the run page's episode table, JSON-able; the same shape in the page, episodes.json, the state
+    and live events. Reads the episode's scenario (load it with ``select_related("scenario")``)."""
+    return {
+        "id": episode.pk,
+        "scenario": episode.scenario.key,
+        "condition": episode.scenario.condition,
+        "trial": episode.trial,
+        "status": episode.status,
+        "success": episode.success,
+        "progress": episode.progress,
+        "harms": episode.committed_harms,
+        "contained": episode.contained_harms,
+        "attack_succeeded": episode.attack_succeeded,
+        "faults": episode.faults_injected,
+        "recovered": episode.faults_recovered,
+        "steps": episode.steps,
+        "agent_error": episode.agent_error,
+        "infra_error": episode.infra_error[:500],
+        "attempts": episode.attempts,
+    }
+
+
+# The table's status filter: each a condition on the episode, and the counters (run_summary) that count it.
+STATUS_FILTERS = {
+    "queued": (Q(status=Episode.QUEUED), lambda s: s["counts"]["queued"]),
+    "running": (Q(status=Episode.RUNNING), lambda s: s["counts"]["running"]),
+    "scored": (Q(status=Episode.SCORED), lambda s: s["counts"]["scored"]),
+    "succeeded": (Q(status=Episode.SCORED, success=True), lambda s: s["outcomes"]["succeeded"]),
+    "failed": (Q(status=Episode.SCORED) & ~Q(success=True), lambda s: s["outcomes"]["failed"]),
+    "harmed": (Q(status=Episode.SCORED, committed_harms__gt=0), lambda s: s["outcomes"]["harmed"]),
+    "errored": (Q(status=Episode.ERRORED), lambda s: s["counts"]["errored"]),
+    "unmeasured": (Q(status=Episode.UNMEASURED), lambda s: s["counts"]["unmeasured"]),
+}
+CONDITIONS = tuple(value for value, _ in Scenario.CONDITIONS)
+MAX_PAGE = 100_000
+
+
+class BadEpisodeQuery(ValueError):
+    """A page or filter of the episode table that does not exist; its text says which and why."""
+
+
+def episode_query(run: Run, params) -> dict:
+    """The page and filter asked for by ``params`` (a QueryDict or dict of strings): ``{"page", "status",
+    "scenario", "condition"}``, absent filters None. Raises BadEpisodeQuery for anything else."""
+    query = {}
+    raw_page = (params.get("page") or "1").strip()
+    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+        raise BadEpisodeQuery(f"page must be a whole number from 1 to {MAX_PAGE}, not {raw_page[:40]!r}")
+    query["page"] = int(raw_page)
+    status = params.get("status") or None
+    if status is not None and status not in STATUS_FILTERS:
+        raise BadEpisodeQuery(f"status must be one of {', '.join(STATUS_FILTERS)}, not {status[:40]!r}")
+    query["status"] = status
+    condition = params.get("condition") or None
+    if condition is not None and condition not in CONDITIONS:
+        raise BadEpisodeQuery(f"condition must be one of {', '.join(CONDITIONS)}, not {condition[:40]!r}")
+    query["condition"] = condition
+    scenario = params.get("scenario") or None
+    if scenario is not None and not Scenario.objects.filter(suite_id=run.suite_id, key=scenario).exists():
+        raise BadEpisodeQuery(f"the run's suite has no scenario {scenario[:120]!r}")
+    query["scenario"] = scenario
+    return query
+
+
+def episode_page(run: Run, page: int = 1, status=None, scenario=None, condition=None, summary=None) -> dict:
+    """One page of the run's episode table (PAGE_SIZE rows by episode id, i.e. scenario then trial order),
+    filtered: ``{"page", "pages", "per_page", "count", "filter": {...}, "rows": [episode_row, ...]}``.
+
+    Reads only the page's rows; the count comes from the counters (``summary``, read if not given) unless a
+    scenario or condition filter needs a COUNT query. A page past the last is empty, not an error: the
+    filter's episodes may have moved on since the page was shown.
+    """
+    episodes = Episode.objects.filter(run_id=run.pk)
+    if status is not None:
+        episodes = episodes.filter(STATUS_FILTERS[status][0])
+    if scenario is not None:
+        episodes = episodes.filter(scenario__key=scenario)
+    if condition is not None:
+        episodes = episodes.filter(scenario__condition=condition)
+    if scenario is None and condition is None:
+        summary = summary or run_summary(run)
+        count = STATUS_FILTERS[status][1](summary) if status else summary["total"]
+    else:
+        count = episodes.count()
+    offset = (page - 1) * PAGE_SIZE
+    rows = []
+    if offset < count:
+        chosen = episodes.select_related("scenario").only(*ROW_FIELDS).order_by("id")[offset : offset + PAGE_SIZE]
+        rows = [episode_row(episode) for episode in chosen]
+    return {
+        "page": page,
+        "pages": max(1, -(-count // PAGE_SIZE)),
+        "per_page": PAGE_SIZE,
+        "count": count,
+        "filter": {"status": status, "scenario": scenario, "condition": condition},
+        "rows": rows,
+    }
+
+
+def run_state(run: Run) -> dict:
+    """What the live page shows on load, as one JSON-able dict: the summary (run_summary), the first page of the
+    episode table (``episodes`` and ``page``) and the step feed. Also the websocket snapshot.
+
+    ``seq`` is read first: the state then reflects at least every event up to it, so a page that applies
+    only later events misses nothing (applying an event twice is harmless, it patches to the same values).
+    """
+    seq = Run.objects.values_list("event_seq", flat=True).get(pk=run.pk)
+    summary = run_summary(run)
+    page = episode_page(run, summary=summary)
+    return {
+        **summary,
+        "seq": seq,
+        "episodes": page.pop("rows"),
+        "page": page,
         "feed": step_feed(run),
     }
 

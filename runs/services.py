@@ -33,8 +33,8 @@ from runner.types import (
     StepRecord,
 )
 from runs import events
-from runs.models import Episode, Run, Scenario, Step, Suite
-from runs.selectors import compute_run_metrics, step_event_data
+from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
+from runs.selectors import compute_run_metrics, episode_rows, step_event_data
 from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
 
 log = logging.getLogger(__name__)
@@ -194,11 +194,12 @@ def queue_run(
     )
     # Stamped as enqueued before the messages go out, so episodes whose message never left are found too.
     enqueued_at = timezone.now() if enqueue else None
-    Episode.objects.bulk_create(
+    created = Episode.objects.bulk_create(
         Episode(run=run, scenario=scenario, trial=trial, seed=episode_seed(seed, trial), enqueued_at=enqueued_at)
         for scenario in suite.scenarios.all()
         for trial in range(trials)
     )
+    RunCounters.objects.create(run=run, queued=len(created))
     run.enqueue_deferred = False
     if enqueue:
         episode_ids = list(run.episodes.values_list("id", flat=True))
@@ -431,6 +432,8 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
         )
         if not updated:
             return "skipped"
+        (row,) = episode_rows(Episode.objects.filter(pk=episode.pk))
+        RunCounters.move(episode.run_id, {"status": Episode.RUNNING}, row)
         episode.refresh_from_db()
         _publish(episode.run, events.EPISODE, _episode_event(episode))
         update_run_status(episode.run)
@@ -450,6 +453,9 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
         )
         if not updated:
             return "skipped"
+        RunCounters.move(
+            episode.run_id, {"status": Episode.RUNNING}, {"status": Episode.QUEUED if retry else Episode.ERRORED}
+        )
         episode.refresh_from_db()
         _publish(episode.run, events.EPISODE, _episode_event(episode))
         if retry:

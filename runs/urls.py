@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/compare/", views.compare, name="compare"),
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/state.json", views.run_state, name="state"),
+    path("runs/<int:run_id>/episodes.json", views.run_episodes, name="episodes"),
     path("runs/<int:run_id>/episodes.csv", views.run_episodes_csv, name="episodes_csv"),
     path("runs/<int:run_id>/scorecard.json", views.run_scorecard, name="scorecard"),
     path("runs/<int:run_id>/publish/", views.publish_run, name="publish"),

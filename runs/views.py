@@ -6,7 +6,9 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -137,13 +139,48 @@ def start_run(request):
     return redirect("runs:detail", run_id=run.pk)
 
 
+def _episode_urls() -> dict:
+    """The episode page and trace URLs around the episode id, so a table row is two string joins, not two
+    ``{% url %}`` lookups (the browser's table builds them the same way)."""
+    marker = 987654321
+    urls = {}
+    for name in ("episode", "trace"):
+        before, after = reverse(f"runs:{name}", args=[marker]).split(str(marker))
+        urls[name] = {"before": before, "after": after}
+    return urls
+
+
 @login_required
 def run_detail(request, run_id):
+    """The run page: summary, scorecard, one page of the episode table (``?page=&status=&scenario=&condition=``
+    as episodes.json takes them; a bad one shows the first page with the reason) and the step feed."""
     run = selectors.get_run_for_user(request.user, run_id)
     partner = comparisons.partner(run, Run.objects.visible_to(request.user))
+    state = selectors.run_state(run)
+    query_error = ""
+    try:
+        query = selectors.episode_query(run, request.GET)
+    except selectors.BadEpisodeQuery as exc:
+        query, query_error = {}, str(exc)
+    page = state["page"]
+    if any(query.get(key) for key in ("status", "scenario", "condition")) or query.get("page", 1) > 1:
+        page = selectors.episode_page(run, **query, summary=state)
+        state["episodes"] = page.pop("rows")
+    shown = {key: value for key, value in page["filter"].items() if value}
+    links = {
+        "prev": f"?{urlencode({**shown, 'page': page['page'] - 1})}" if page["page"] > 1 else "",
+        "next": f"?{urlencode({**shown, 'page': page['page'] + 1})}" if page["page"] < page["pages"] else "",
+    }
     context = {
         "run": run,
-        "state": selectors.run_state(run),
+        "state": state,
+        "page": page,
+        "links": links,
+        "query_error": query_error,
+        "status_filters": selectors.STATUS_FILTERS,
+        "conditions": selectors.CONDITIONS,
+        "scenario_keys": list(run.suite.scenarios.values_list("key", flat=True)),
+        "urls": _episode_urls(),
         "scorecard": scorecard.run_scorecard(run),
         "compare_with": partner,
     }
@@ -167,6 +204,18 @@ def compare(request):
 def run_state(request, run_id):
     run = selectors.get_run_for_user(request.user, run_id)
     return JsonResponse(selectors.run_state(run))
+
+
+@login_required
+def run_episodes(request, run_id):
+    """One page of the run's episode table as JSON (selectors.episode_page); 400 with ``{"error"}`` for a page or
+    filter that is not one."""
+    run = selectors.get_run_for_user(request.user, run_id)
+    try:
+        query = selectors.episode_query(run, request.GET)
+    except selectors.BadEpisodeQuery as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(selectors.episode_page(run, **query))
 
 
 @login_required

@@ -31,51 +31,8 @@
   // before paying for a full re-read of the state.
   const IN_FLIGHT_MS = 1000;
 
-  function fmtRate(r) {
-    if (!r || r.value === null || r.value === undefined) return "– (n=" + (r ? r.n : 0) + ")";
-    return r.value.toFixed(2) + " [" + r.low.toFixed(2) + ", " + r.high.toFixed(2) + "] n=" + r.n;
-  }
-  // Same rendering as the server's floatformat:"-2": integers bare, anything else with 2 decimals.
-  function fmtNum(v) {
-    return Number.isInteger(v) ? String(v) : v.toFixed(2);
-  }
-  function fmtDistribution(d, unit) {
-    if (!d || !d.n) return "– (n=0)";
-    return "median " + fmtNum(d.median) + unit + " · p90 " + fmtNum(d.p90) + unit + " n=" + d.n;
-  }
-  function fmtPerEpisode(m) {
-    if (!m || !m.n) return "–";
-    return fmtNum(m.mean) + " (total " + m.total + ")";
-  }
-  function text(id, value) {
-    const el = document.getElementById(id);
-    if (el) el.textContent = value;
-  }
-  function yesNo(v) { return v === null || v === undefined ? "–" : (v ? "yes" : "no"); }
-
-  function renderEpisode(e) {
-    const row = document.getElementById("episode-" + e.id);
-    if (!row) return;
-    const status = row.querySelector(".ep-status");
-    status.innerHTML = "";
-    const badge = document.createElement("span");
-    badge.className = "status " + e.status;
-    badge.textContent = e.status;
-    status.appendChild(badge);
-    if (e.infra_error) {
-      const err = document.createElement("span");
-      err.className = "error";
-      err.title = e.infra_error;
-      err.textContent = " infra error";
-      status.appendChild(err);
-    }
-    row.querySelector(".ep-success").textContent = yesNo(e.success);
-    row.querySelector(".ep-harms").textContent = e.harms;
-    row.querySelector(".ep-steps").textContent = e.steps;
-    if (e.faults !== undefined && e.recovered !== undefined) {
-      row.querySelector(".ep-faults").textContent = e.faults + " (" + e.recovered + ")";
-    }
-  }
+  // The counters and the episode table are run_table.js's (window.GauntletRunTable).
+  const table = window.GauntletRunTable;
 
   function addFeed(s) {
     const feed = document.getElementById("feed");
@@ -96,25 +53,10 @@
 
   function renderState(state) {
     seq = state.seq;
-    const done = state.done;
-    text("c-done", done);
-    text("c-unmeasured", state.counts.unmeasured);
-    text("c-total", state.total);
-    text("c-running", state.counts.running);
-    for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate", "containment_rate"]) {
-      text("m-" + key, fmtRate(state.metrics[key]));
+    if (table) {
+      table.summary(state);
+      table.reload(state);
     }
-    text("m-time_to_recover_steps", fmtDistribution(state.metrics.time_to_recover_steps, ""));
-    text("m-time_to_recover_s", fmtDistribution(state.metrics.time_to_recover_s, " s"));
-    text("m-backtracks_per_episode", fmtPerEpisode(state.metrics.backtracks_per_episode));
-    text("m-rollbacks_per_episode", fmtPerEpisode(state.metrics.rollbacks_per_episode));
-    const progress = document.getElementById("progress");
-    progress.max = state.total;
-    progress.value = done;
-    const status = document.getElementById("run-status");
-    status.textContent = state.status;
-    status.className = "status " + state.status;
-    state.episodes.forEach(renderEpisode);
     const feed = document.getElementById("feed");
     feed.innerHTML = "";
     state.feed.slice().reverse().forEach(addFeed);

@@ -58,8 +58,8 @@ def test_it_shows_a_result_whose_event_was_lost_without_any_further_event(run_pa
     # layer no web process listens to: the event is lost, as the Redis layer loses them under bursts.
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     episode = run.episodes.order_by("pk").first()
-    Episode.objects.filter(pk=episode.pk).update(status=Episode.RUNNING, attempts=django_settings.GAUNTLET_MAX_ATTEMPTS)
-    episode.refresh_from_db()
+    Episode.objects.filter(pk=episode.pk).update(attempts=django_settings.GAUNTLET_MAX_ATTEMPTS - 1)
+    assert episode.claim("test-worker", 60)  # its last attempt
     assert services.fail_episode(episode, episode.attempts, "browser crashed") == "errored"
 
     expect(page.locator(f"#episode-{episode.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 6000)

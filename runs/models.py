@@ -157,6 +157,12 @@ class Episode(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "scenario", "trial"], name="episode_unique_trial"),
         ]
+        # The run page's episode table reads a page of one run's episodes in id order, all or of one status:
+        # without these PostgreSQL walks the primary key through every other run's episodes to find them.
+        indexes = [
+            models.Index(fields=["run", "id"], name="episode_run_order"),
+            models.Index(fields=["run", "status", "id"], name="episode_run_status_order"),
+        ]
 
     def __str__(self):
         return f"Episode {self.pk} ({self.scenario.key} #{self.trial})"

@@ -296,7 +296,13 @@ def episode_page(run: Run, page: int = 1, status=None, scenario=None, condition=
     offset = (page - 1) * PAGE_SIZE
     rows = []
     if offset < count:
-        chosen = episodes.select_related("scenario").only(*ROW_FIELDS).order_by("id")[offset : offset + PAGE_SIZE]
+        # The page's ids first, from the index on (run, [status,] id) alone where it can serve them; then their
+        # rows. With any other condition the order is an expression: PostgreSQL would otherwise walk the primary
+        # key through every other run's episodes, estimating this run's evenly spread over it (they are not).
+        plain = scenario is None and condition is None and status in (None, *counters.STATUSES)
+        order = ("run_id", "id") if plain else ((F("id") + 0).asc(),)
+        ids = list(episodes.order_by(*order).values_list("id", flat=True)[offset : offset + PAGE_SIZE])
+        chosen = Episode.objects.filter(pk__in=ids).select_related("scenario").only(*ROW_FIELDS).order_by("id")
         rows = [episode_row(episode) for episode in chosen]
     return {
         "page": page,

@@ -9,10 +9,9 @@ template and the page's script render the same strings.
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.db.models import Count, Max
 
 from runs import metrics, selectors, tables
-from runs.models import Episode, Run
+from runs.models import Run
 
 NA = "n/a"
 CACHE_S = 600
@@ -254,22 +253,44 @@ def build_scorecard(m: dict, rows: list[dict]) -> dict:
     }
 
 
+# A run page computes the scorecard itself, when it is not cached, only for runs up to this size: a larger
+# run's page shows it pending and its script reads scorecard.json, so the page stays fast (the scorecard is a
+# pass over every episode and its steps: seconds at 20,000 episodes).
+INLINE_EPISODES = 2000
+
+
+def _cache_key(run: Run) -> str:
+    """Changes when an episode finishes (or is finished again): the finished counts and their outcome sums, from
+    the run's counters. The run's creation time guards against a reused primary key (a test database rolled
+    back)."""
+    c = selectors.run_counters(run)
+    finished = (c.scored, c.errored, c.unmeasured, c.successes, c.harmful, c.steps, c.faulted, c.contained_harms)
+    return f"scorecard:{run.pk}:{run.created.timestamp()}:{':'.join(map(str, finished))}"
+
+
 def run_scorecard(run: Run) -> dict:
     """The scorecard of the run's episodes as they stand (see :func:`build_scorecard`). Read-only.
 
     Cached until another episode finishes: every page watching a running run shares one computation per
     finished episode, and a finished run's scorecard is computed once per cache lifetime.
     """
-    finished = run.episodes.exclude(status__in=(Episode.QUEUED, Episode.RUNNING)).aggregate(
-        n=Count("pk"), last=Max("finished")
-    )
-    # The run's creation time guards against a reused primary key (a test database rolled back).
-    last = finished["last"].timestamp() if finished["last"] else 0
-    key = f"scorecard:{run.pk}:{run.created.timestamp()}:{finished['n']}:{last}"
+    key = _cache_key(run)
     card = cache.get(key)
     if card is None:
         card = _compute_scorecard(run)
         cache.set(key, card, CACHE_S)
+    return card
+
+
+def page_scorecard(run: Run, total: int) -> dict:
+    """The scorecard for the run page: as :func:`run_scorecard` when cached or the run is small (``total``
+    episodes, at most INLINE_EPISODES); otherwise an empty one marked ``pending``, for the page's script to
+    replace from scorecard.json."""
+    card = cache.get(_cache_key(run))
+    if card is None and total <= INLINE_EPISODES:
+        card = run_scorecard(run)
+    if card is None:
+        card = {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
     return card
 
 

@@ -141,6 +141,8 @@
   }
 
   function render(card) {
+    const pending = document.getElementById("scorecard-pending");
+    if (pending && !card.pending) pending.remove();
     done = card.done;
     root.dataset.done = String(done);
     renderTables(card.tables);
@@ -171,5 +173,8 @@
     wanted = state.total - state.counts.queued - state.counts.running;
     if (wanted !== done) schedule();
   });
-  render(JSON.parse(document.getElementById("scorecard-data").textContent));
+  const first = JSON.parse(document.getElementById("scorecard-data").textContent);
+  render(first);
+  // A big run's page leaves its scorecard to this script (runs.scorecard.page_scorecard).
+  if (first.pending) refresh();
 })();

@@ -5,7 +5,7 @@ from django.db import connection
 from django.urls import reverse
 
 from agents.models import Agent, Team
-from runs import selectors, services
+from runs import scorecard, selectors, services
 from runs.models import Episode, RunCounters, Step, Suite
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +132,12 @@ def test_the_step_feed_is_an_index_scan_on_the_run(big_run):
         cursor.execute("SET LOCAL enable_seqscan = off")
     query = Step.objects.filter(run=big_run).order_by("-id")[: selectors.FEED_LENGTH]
     assert "step_run_newest" in query.explain()
+
+
+def test_a_big_run_s_page_leaves_an_uncached_scorecard_to_its_script(member, big_run, monkeypatch):
+    monkeypatch.setattr(scorecard, "INLINE_EPISODES", 50)
+    page = member.get(reverse("runs:detail", args=[big_run.pk])).content.decode()
+    assert 'id="scorecard-pending"' in page and '"pending": true' in page
+    assert member.get(reverse("runs:scorecard", args=[big_run.pk])).status_code == 200
+    page = member.get(reverse("runs:detail", args=[big_run.pk])).content.decode()
+    assert 'id="scorecard-pending"' not in page  # computed once by scorecard.json, then read from the cache

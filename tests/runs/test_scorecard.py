@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from agents.models import Team
 from runs import metrics, scorecard, tables
-from runs.models import Episode
+from runs.models import Episode, RunCounters
 
 
 def row(scenario="s1", success=True, status="scored", harms=0, overlays=("clean",), task_kind="task", **extra):
@@ -157,6 +157,7 @@ def test_it_places_each_scenario_on_the_success_versus_harm_chart():
 def score(run, key, trial, **fields):
     fields = {"status": Episode.SCORED, "success": True, "steps": 3, **fields}
     assert Episode.objects.filter(run=run, scenario__key=key, trial=trial).update(**fields) == 1
+    RunCounters.recount(run)  # written behind the services' back
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -102,9 +102,20 @@ class Run(models.Model):
         return self.status in self.FINAL
 
     def next_event_seq(self) -> int:
-        """Allocate the next live-event sequence number. Call inside a transaction."""
-        Run.objects.filter(pk=self.pk).update(event_seq=F("event_seq") + 1)
-        self.event_seq = Run.objects.values_list("event_seq", flat=True).get(pk=self.pk)
+        """Allocate the next live-event sequence number: one ``UPDATE … RETURNING``.
+
+        It locks the run's row until the transaction ends, and every event of the run goes through it, so call
+        it as the last statement before the commit: the lock is then held for a moment rather than through a
+        step, and sequence numbers are in the order their transactions commit.
+        """
+        table = connection.ops.quote_name(Run._meta.db_table)
+        column = connection.ops.quote_name(Run._meta.get_field("event_seq").column)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}",  # noqa: S608
+                [self.pk],
+            )
+            self.event_seq = cursor.fetchone()[0]
         return self.event_seq
 
 
@@ -151,6 +162,9 @@ class Episode(models.Model):
     trace_path = models.CharField(max_length=300, blank=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The sequence number of the last live event that changed this episode: a page that saw event N reads
+    # the rows with seq > N to catch up (runs.selectors.run_delta).
+    seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["run", "scenario__order", "trial"]
@@ -162,6 +176,7 @@ class Episode(models.Model):
         indexes = [
             models.Index(fields=["run", "id"], name="episode_run_order"),
             models.Index(fields=["run", "status", "id"], name="episode_run_status_order"),
+            models.Index(fields=["run", "seq"], name="episode_run_seq"),
         ]
 
     def __str__(self):

@@ -333,6 +333,31 @@ def run_state(run: Run) -> dict:
     }
 
 
+# A delta with more changed rows than this is not worth patching row by row: the page reloads its table.
+DELTA_MAX_ROWS = 500
+
+
+def run_delta(run: Run, since: int) -> dict:
+    """What changed in the run after the live event ``since``: ``{"seq", "run", "episodes", "steps", "full"}``.
+
+    ``episodes`` holds the rows of the episodes whose last change came after ``since`` (in the order of their
+    changes), ``steps`` the recent step feed, ``run`` the run's summary and ``seq`` the run's latest sequence
+    number, read first: a row may be newer than ``seq`` but never older. ``full`` is true, with no rows, when
+    more than DELTA_MAX_ROWS changed or ``since`` is ahead of the run (the page's view is not one of this run's
+    states): the page then reloads its table.
+    """
+    seq = Run.objects.values_list("event_seq", flat=True).get(pk=run.pk)
+    changed = list(run.episodes.filter(seq__gt=since).select_related("scenario").order_by("seq")[: DELTA_MAX_ROWS + 1])
+    full = since > seq or len(changed) > DELTA_MAX_ROWS
+    return {
+        "seq": seq,
+        "run": run_summary(run),
+        "episodes": [] if full else [episode_row(e) for e in changed],
+        "steps": step_feed(run),
+        "full": full,
+    }
+
+
 RUN_SETTINGS = (("backtracking", "Backtracking"), ("guard", "Guard"), ("auto_rollback", "Auto-rollback"))
 # What a comparison shows: (label, metrics key, how to read it, better when higher).
 COMPARED_METRICS = (

@@ -32,7 +32,7 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
-from runs import events
+from runs import events, selectors
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, episode_rows, step_event_data
 from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
@@ -255,26 +255,15 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
     )
 
 
-def _publish(run: Run, event_type: str, data: dict) -> None:
-    """Allocate the run's next sequence number and publish after commit. Call inside a transaction."""
-    seq = run.next_event_seq()
-    events.publish_on_commit(run.pk, event_type, seq, data)
-
-
-def _episode_event(episode: Episode) -> dict:
-    return {
-        "id": episode.pk,
-        "scenario": episode.scenario.key,
-        "trial": episode.trial,
-        "status": episode.status,
-        "success": episode.success,
-        "harms": episode.committed_harms,
-        "steps": episode.steps,
-        "faults": episode.faults_injected,
-        "attempts": episode.attempts,
-        "infra_error": episode.infra_error,
-        "agent_error": episode.agent_error,
-    }
+def _publish_episode(episode: Episode) -> None:
+    """Publish the episode's new row and the run's summary after commit. Call inside the transaction that
+    changed the episode, after its last change: the sequence number is allocated here (taking the run's row
+    lock until the commit), so the summary read after it includes every event before it."""
+    seq = episode.run.next_event_seq()
+    Episode.objects.filter(pk=episode.pk).update(seq=seq)
+    episode.seq = seq
+    data = {"row": selectors.episode_row(episode), "run": selectors.run_summary(episode.run)}
+    events.publish_on_commit(episode.run_id, events.EPISODE, seq, data)
 
 
 def _trace_name(episode: Episode) -> str:
@@ -326,7 +315,6 @@ class _EpisodeRecorder:
                 _screenshot_name(episode, self.attempt, record.index), ContentFile(record.screenshot)
             )
         with transaction.atomic():
-            self.renew_lease(steps=record.index)
             step = Step.objects.create(
                 episode=episode,
                 run_id=episode.run_id,
@@ -343,7 +331,13 @@ class _EpisodeRecorder:
                 screenshot_path=screenshot_path,
             )
             step.episode = episode
-            _publish(episode.run, events.STEP, step_event_data(step))
+            # Last, so the run's row stays locked only until the commit that follows: the lease renewal is
+            # conditional on our attempt and rolls the step back (LeaseLost) when another attempt owns it.
+            seq = episode.run.next_event_seq()
+            self.renew_lease(steps=record.index, seq=seq)
+            episode.steps, episode.seq = record.index, seq
+            data = {**step_event_data(step), "row": selectors.episode_row(episode)}
+            events.publish_on_commit(episode.run_id, events.STEP, seq, data)
 
     def save_trace(self) -> str:
         name = _trace_name(self.episode)
@@ -374,7 +368,7 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
     with transaction.atomic():
         Step.objects.filter(episode=episode).delete()  # a re-run starts from scratch
         Run.objects.filter(pk=episode.run_id, status=Run.QUEUED).update(status=Run.RUNNING, started=timezone.now())
-        _publish(episode.run, events.EPISODE, _episode_event(episode))
+        _publish_episode(episode)
     recorder = _EpisodeRecorder(episode, lease_s)
     try:
         # Ticks renew the lease while a step takes long, so the lease can be short and a dead worker's episode
@@ -435,7 +429,7 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
         (row,) = episode_rows(Episode.objects.filter(pk=episode.pk))
         RunCounters.move(episode.run_id, {"status": Episode.RUNNING}, row)
         episode.refresh_from_db()
-        _publish(episode.run, events.EPISODE, _episode_event(episode))
+        _publish_episode(episode)
         update_run_status(episode.run)
     return status
 
@@ -457,7 +451,7 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
             episode.run_id, {"status": Episode.RUNNING}, {"status": Episode.QUEUED if retry else Episode.ERRORED}
         )
         episode.refresh_from_db()
-        _publish(episode.run, events.EPISODE, _episode_event(episode))
+        _publish_episode(episode)
         if retry:
             transaction.on_commit(lambda: enqueue_episodes([episode.pk], returning=True))
         else:
@@ -481,7 +475,8 @@ def update_run_status(run: Run) -> None:
     )
     if updated:
         run.status = status
-        _publish(run, events.RUN, {"status": status})
+        seq = run.next_event_seq()
+        events.publish_on_commit(run.pk, events.RUN, seq, {"status": status, "run": selectors.run_summary(run)})
 
 
 def reap_stranded_episodes() -> int:

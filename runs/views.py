@@ -202,7 +202,13 @@ def compare(request):
 
 @login_required
 def run_state(request, run_id):
+    """The run's live state; with ``?since=SEQ``, only what changed after event SEQ (selectors.run_delta)."""
     run = selectors.get_run_for_user(request.user, run_id)
+    if "since" in request.GET:
+        since = request.GET["since"]
+        if not (since.isascii() and since.isdigit()) or len(since) > 19:
+            return JsonResponse({"error": "since must be a live event sequence number (an integer ≥ 0)"}, status=400)
+        return JsonResponse(selectors.run_delta(run, int(since)))
     return JsonResponse(selectors.run_state(run))
 
 

@@ -1,0 +1,72 @@
+"""state.json?since=SEQ: the rows changed after a live event, so a page that missed events catches up cheaply."""
+
+import pytest
+from django.urls import reverse
+
+from agents.models import Agent, Team
+from runs import selectors, services
+from runs.models import Suite
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client_of(client, team_user):
+    client.force_login(team_user[1])
+    return client
+
+
+def fail_once(episode):
+    """A real episode change through the service: claimed, then an infrastructure failure (back to the queue)."""
+    assert episode.claim("test", 60)
+    services.fail_episode(episode, episode.attempts, "browser crashed")
+
+
+def delta(client, run, since):
+    return client.get(reverse("runs:state", args=[run.pk]), {"since": since})
+
+
+def test_it_returns_the_rows_changed_after_the_seq(client_of, smoke_run):
+    a, b, untouched = smoke_run.episodes.order_by("pk")[:3]
+    fail_once(a)
+    fail_once(b)
+
+    body = delta(client_of, smoke_run, 1).json()
+
+    assert body["seq"] == 2 and body["full"] is False
+    assert [row["id"] for row in body["episodes"]] == [b.pk]
+    assert body["episodes"][0]["attempts"] == 1 and body["episodes"][0]["status"] == "queued"
+    assert body["run"]["total"] == 6 and isinstance(body["steps"], list)
+    assert [row["id"] for row in delta(client_of, smoke_run, 0).json()["episodes"]] == [a.pk, b.pk]
+    assert delta(client_of, smoke_run, 2).json()["episodes"] == []
+
+
+@pytest.mark.parametrize("since", ["", "x", "-1", "1.5", "١", "9" * 30])
+def test_it_refuses_a_since_that_is_not_a_sequence_number(client_of, smoke_run, since):
+    response = delta(client_of, smoke_run, since)
+    assert response.status_code == 400 and "since" in response.json()["error"]
+
+
+def test_it_hides_other_teams_runs(client_of, builtins):
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=Team.objects.create(name="beta"),
+        enqueue=False,
+    )
+    assert delta(client_of, run, 0).status_code == 404
+
+
+def test_it_asks_for_a_full_reload_when_more_changed_than_a_delta_carries(client_of, smoke_run, monkeypatch):
+    monkeypatch.setattr(selectors, "DELTA_MAX_ROWS", 1)
+    for episode in smoke_run.episodes.order_by("pk")[:2]:
+        fail_once(episode)
+
+    body = delta(client_of, smoke_run, 0).json()
+
+    assert body["full"] is True and body["episodes"] == [] and body["seq"] == 2
+
+
+def test_it_asks_for_a_full_reload_when_the_page_is_ahead_of_the_run(client_of, smoke_run):
+    body = delta(client_of, smoke_run, 5).json()
+    assert body["full"] is True and body["seq"] == 0

@@ -1,4 +1,9 @@
-"""The live run websocket: a snapshot on connect, then the run's events as they are published, and heartbeats."""
+"""The live run websocket: the run's latest sequence number on connect, then its events, and heartbeats.
+
+The handshake does one indexed query (is the run visible to the session's user, and its latest sequence
+number) and nothing heavy: the page already shows the state it was rendered with, or asks for what changed
+since its sequence number over HTTP (runs.selectors.run_delta).
+"""
 
 import asyncio
 import logging
@@ -6,10 +11,10 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db.models import Q
 
 from runs import events
 from runs.models import Run
-from runs.selectors import run_state
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +23,24 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
-        if user is None or not user.is_authenticated or not await self._visible(user):
+        seq = None
+        if user is not None and user.is_authenticated:
+            seq = await _visible_seq(user, self.run_id)
+        if seq is None:
             await self.close(code=4403)
             return
         self.group = events.run_group(self.run_id)
-        # Join before taking the snapshot, so nothing published in between is missed.
+        # An event published between that read and this join is missed here, but the next event or heartbeat
+        # shows the page the gap, and it reads the delta.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json(
-            {"type": "snapshot", "data": await self._snapshot(), "heartbeat_s": settings.GAUNTLET_LIVE_HEARTBEAT_S}
+            {
+                "type": events.SNAPSHOT,
+                "seq": seq,
+                "run_id": self.run_id,
+                "heartbeat_s": settings.GAUNTLET_LIVE_HEARTBEAT_S,
+            }
         )
         HEARTBEATS.watch(self.run_id, self)
 
@@ -37,18 +51,18 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resync":
-            await self.send_json({"type": "snapshot", "data": await self._snapshot()})
+            seq = await _latest_seq(self.run_id)
+            await self.send_json({"type": events.SNAPSHOT, "seq": seq, "run_id": self.run_id})
 
     async def run_event(self, message):
         await self.send_json(message["event"])
 
-    @database_sync_to_async
-    def _visible(self, user):
-        return Run.objects.visible_to(user).filter(pk=self.run_id).exists()
 
-    @database_sync_to_async
-    def _snapshot(self):
-        return run_state(Run.objects.get(pk=self.run_id))
+@database_sync_to_async
+def _visible_seq(user, run_id: int) -> int | None:
+    """The run's latest sequence number if ``user`` may watch it, else None: one query by primary key."""
+    visible = Run.objects.filter(Q(team__isnull=True) | Q(team__members=user), pk=run_id)
+    return visible.values_list("event_seq", flat=True).first()
 
 
 @database_sync_to_async

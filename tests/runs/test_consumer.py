@@ -4,12 +4,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent
 from benchmark_site.asgi import application
 from runs import events, services
-from runs.models import Run, Suite
+from runs.models import Episode, Run, Suite
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -47,8 +49,7 @@ async def test_it_sends_a_snapshot_then_the_run_s_events(builtins, team_user):
     communicator, connected, _ = await connect(run.pk, cookie)
     assert connected
     snapshot = await communicator.receive_json_from(timeout=5)
-    assert snapshot["type"] == "snapshot"
-    assert snapshot["data"]["total"] == 3 and snapshot["data"]["counts"]["queued"] == 3
+    assert snapshot["type"] == "snapshot" and snapshot["seq"] == 0
 
     for seq in (1, 2, 3):
         await get_channel_layer().group_send(
@@ -57,8 +58,9 @@ async def test_it_sends_a_snapshot_then_the_run_s_events(builtins, team_user):
         )
     received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
     assert [e["seq"] for e in received] == [1, 2, 3]
+    await sync_to_async(Run.objects.filter(pk=run.pk).update)(event_seq=3)
     await communicator.send_json_to({"type": "resync"})
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    assert await communicator.receive_json_from(timeout=5) == {"type": "snapshot", "seq": 3, "run_id": run.pk}
     await communicator.disconnect()
 
 
@@ -86,10 +88,40 @@ async def test_it_sends_the_runs_latest_seq_in_a_heartbeat_even_when_no_event_ca
     cookie = await sync_to_async(session_cookie)(user)
     communicator, connected, _ = await connect(run.pk, cookie)
     snapshot = await communicator.receive_json_from(timeout=5)
-    assert snapshot["data"]["seq"] == 0 and snapshot["heartbeat_s"] == 1
+    assert snapshot["seq"] == 0 and snapshot["heartbeat_s"] == 1
 
     # The sequence number moves in the database, but its event never reaches the channel layer.
     await sync_to_async(Run.objects.filter(pk=run.pk).update)(event_seq=7)
     heartbeat = await communicator.receive_json_from(timeout=3)
     assert heartbeat == {"type": "heartbeat", "seq": 7, "run_id": run.pk}
+    await communicator.disconnect()
+
+
+async def test_it_connects_a_large_run_without_sending_or_computing_its_state(builtins, team_user):
+    team, user = team_user
+
+    def large_run():
+        run = make_run(team, user)
+        scenario = run.episodes.first().scenario
+        Episode.objects.bulk_create(
+            Episode(run=run, scenario=scenario, trial=trial, status=Episode.SCORED, success=True, seq=trial)
+            for trial in range(1000, 6000)
+        )
+        Run.objects.filter(pk=run.pk).update(event_seq=6000)
+        return run
+
+    run = await sync_to_async(large_run)()
+    cookie = await sync_to_async(session_cookie)(user)
+    # The consumer's queries run in sync_to_async's one thread (thread-sensitive): capture that thread's.
+    queries = CaptureQueriesContext(connection)
+    await sync_to_async(queries.__enter__)()
+    communicator, connected, _ = await connect(run.pk, cookie)
+    assert connected
+    # The handshake answers with the sequence number alone: the page asks for what it missed over HTTP.
+    snapshot = await communicator.receive_json_from(timeout=5)
+    await sync_to_async(queries.__exit__)(None, None, None)
+    statements = await sync_to_async(lambda: [q["sql"] for q in queries.captured_queries])()
+    assert set(snapshot) == {"type", "seq", "run_id", "heartbeat_s"} and snapshot["seq"] == 6000
+    # The session, its user, and the run if visible: nothing reads the episodes.
+    assert len(statements) == 3 and not [sql for sql in statements if "runs_episode" in sql]
     await communicator.disconnect()

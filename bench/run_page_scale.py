@@ -7,8 +7,9 @@ running, queued, errored and unmeasured, each finished or running episode with i
 of other teams' agents holding about 200,000 more steps, so the step feed has to find its run's steps among
 them. Then times, in this process through Django's test client (middleware, view, template; no network),
 the median of several requests to: the run page, ``state.json``, ``episodes.json`` (first and last page, a
-status and a scenario filter), ``state.json?since=SEQ`` (when the endpoint answers it), and a small page
-as a probe of the machine's speed in the same run. Prints one JSON object: per size and endpoint the median,
+status and a scenario filter), ``state.json?since=SEQ`` (when the endpoint answers it), ``scorecard.json``
+(which the page's script reads; its first request is the cold one), and a small page as a probe of the
+machine's speed in the same run. Prints one JSON object: per size and endpoint the median,
 the first (cold) request and the ratio to the probe; and per endpoint the growth 1k → 20k.
 
 Runs on older code too (before run counters, the run index on steps and episodes.json): what it cannot
@@ -228,6 +229,10 @@ def main() -> None:
                 "run_page": lambda: client.get(reverse("runs:detail", args=[run.pk])),
                 "state": lambda: client.get(state_url),
                 "state_since": lambda: client.get(state_url, {"since": run.event_seq - 5}),
+                # Not the page's: read by its script, recomputed once per finished episode (see first_ms).
+                "scorecard_json": lambda: client.get(reverse("runs:scorecard", args=[run.pk])),
+                # Now that scorecard.json has cached it, the page renders the scorecard itself.
+                "run_page_scorecard_cached": lambda: client.get(reverse("runs:detail", args=[run.pk])),
             }
             if has_episodes_json:
                 url = reverse("runs:episodes", args=[run.pk])

@@ -1,5 +1,8 @@
-// Live run page: websocket events are hints. Each carries the run's sequence number; on a gap, a
-// reconnect or a snapshot request we re-read the whole state over HTTP and re-render from it.
+// Live run page: websocket events are hints. Each carries the run's sequence number and the changed episode's
+// row and the run's summary, so the page patches itself. Events can overtake each other (they are committed
+// by several workers): one that arrives ahead of a missing one waits in a short reorder window; if the
+// missing one has not come by then, we ask the server for what changed since our sequence number (a delta),
+// not for the whole state.
 // The server sends a heartbeat with the run's latest sequence number every few seconds: being behind it
 // means events were lost (catch up over HTTP), and hearing nothing for two periods means the socket is
 // dead even if the browser has not noticed (reconnect). The "live" label says which of these is true.
@@ -30,9 +33,18 @@
   // A heartbeat can overtake the event it counts (committed, still in flight): give that event this long
   // before paying for a full re-read of the state.
   const IN_FLIGHT_MS = 1000;
+  // An event that arrives ahead of a missing one waits this long, or until this many wait, for the missing
+  // one before we decide it was lost and read the delta.
+  const REORDER_MS = 250;
+  const REORDER_MAX = 8;
+  const waiting = new Map(); // seq -> event, arrived ahead of seq + 1
+  let gapTimer = null;
 
   // The counters and the episode table are run_table.js's (window.GauntletRunTable).
   const table = window.GauntletRunTable;
+  function upsertRow(row) {
+    if (table) table.upsert(row);
+  }
 
   function addFeed(s) {
     const feed = document.getElementById("feed");
@@ -51,19 +63,34 @@
     while (feed.children.length > 30) feed.removeChild(feed.lastChild);
   }
 
-  function renderState(state) {
-    seq = state.seq;
-    if (table) {
-      table.summary(state);
-      table.reload(state);
-    }
+  function renderSummary(run) {
+    if (table) table.summary(run);
+    finished = FINAL.includes(run.status);
+    // Other parts of the page (the scorecard) follow the run from here rather than opening their own socket.
+    document.dispatchEvent(new CustomEvent("gauntlet:run-state", { detail: run }));
+  }
+
+  function renderFeed(steps) {
     const feed = document.getElementById("feed");
     feed.innerHTML = "";
-    state.feed.slice().reverse().forEach(addFeed);
-    finished = FINAL.includes(state.status);
+    steps.slice().reverse().forEach(addFeed);
+  }
+
+  // The whole state (state.json without "since"): only when a delta would be larger than the table.
+  function renderState(state) {
+    seq = Math.max(seq, state.seq);
+    renderSummary(state);
+    if (table) table.reload(state);
+    renderFeed(state.feed);
     noteSeq();
-    // Other parts of the page (the scorecard) follow the state from here rather than opening their own socket.
-    document.dispatchEvent(new CustomEvent("gauntlet:run-state", { detail: state }));
+  }
+
+  function renderDelta(delta) {
+    seq = Math.max(seq, delta.seq);
+    renderSummary(delta.run);
+    delta.episodes.forEach(upsertRow);
+    renderFeed(delta.steps);
+    noteSeq();
   }
 
   function noteSeq() {
@@ -94,18 +121,68 @@
     live.className = "live " + kind;
   }
 
-  async function resync() {
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    return response.ok ? response.json() : null;
+  }
+
+  // Read what changed since our sequence number, then apply the events that waited for it.
+  async function catchUp() {
     if (resyncing) return;
     resyncing = true;
+    clearTimeout(gapTimer);
+    gapTimer = null;
     showStatus();
     try {
-      const response = await fetch(stateUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) renderState(await response.json());
+      const delta = await getJson(stateUrl + "?since=" + seq);
+      if (delta && delta.full) {
+        const state = await getJson(stateUrl);
+        if (state) renderState(state);
+      } else if (delta) {
+        renderDelta(delta);
+      }
     } catch (error) {
-      // Still behind: the next heartbeat tries again.
+      // Still behind: the next event or heartbeat tries again.
     } finally {
       resyncing = false;
+      drainWaiting();
       showStatus();
+    }
+  }
+
+  function apply(event) {
+    seq = event.seq;
+    if (event.type === "step") {
+      addFeed(event.data);
+      if (event.data.row) upsertRow(event.data.row);
+    } else if (event.type === "episode") {
+      upsertRow(event.data.row);
+      renderSummary(event.data.run);
+    } else if (event.type === "run") {
+      renderSummary(event.data.run);
+    }
+  }
+
+  // Apply the waiting events that follow on from our sequence number; give the rest the reorder window.
+  function drainWaiting() {
+    while (waiting.has(seq + 1)) {
+      const next = waiting.get(seq + 1);
+      waiting.delete(seq + 1);
+      apply(next);
+    }
+    for (const waitingSeq of waiting.keys()) if (waitingSeq <= seq) waiting.delete(waitingSeq);
+    noteSeq();
+    if (resyncing) return;
+    if (!waiting.size) {
+      clearTimeout(gapTimer);
+      gapTimer = null;
+    } else if (waiting.size >= REORDER_MAX) {
+      catchUp();
+    } else if (!gapTimer) {
+      gapTimer = setTimeout(function () {
+        gapTimer = null;
+        if (waiting.size) catchUp();
+      }, REORDER_MS);
     }
   }
 
@@ -114,32 +191,23 @@
     if (event.type === "snapshot") {
       if (event.heartbeat_s) silenceMs = event.heartbeat_s * 2000 + 1000;
       synced = true;
-      renderState(event.data);
+      latestSeq = Math.max(latestSeq, event.seq);
+      noteSeq();
+      // The page shows the state it was rendered with (or last caught up to): read only what it missed.
+      if (event.seq > seq) catchUp();
       showStatus();
       return;
     }
     latestSeq = Math.max(latestSeq, event.seq);
     noteSeq();
     if (event.type === "heartbeat") {
-      if (behindTooLong()) resync();
-      else if (behindSince) setTimeout(function () { if (behindTooLong()) resync(); }, IN_FLIGHT_MS + 20);
+      if (behindTooLong()) catchUp();
+      else if (behindSince) setTimeout(function () { if (behindTooLong()) catchUp(); }, IN_FLIGHT_MS + 20);
       return;
     }
     if (event.seq <= seq) return; // already reflected
-    if (event.seq !== seq + 1) {
-      resync(); // a gap: some events were lost, re-read the truth
-      return;
-    }
-    seq = event.seq;
-    noteSeq();
-    if (event.type === "step") {
-      addFeed(event.data);
-      const row = document.getElementById("episode-" + event.data.episode_id);
-      if (row) row.querySelector(".ep-steps").textContent = event.data.index;
-    } else {
-      // Episode and run events change aggregates: re-read them rather than recompute here.
-      resync();
-    }
+    waiting.set(event.seq, event);
+    drainWaiting();
   }
 
   function drop() {

@@ -9,8 +9,8 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from agents.models import Agent
-from runs import services
-from runs.models import Episode, Suite
+from runs import events, selectors, services
+from runs.models import Episode, Run, Suite
 from tests.conftest import serving_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -86,3 +86,61 @@ def test_it_says_offline_while_the_browser_has_no_network(run_page):
     expect(page.locator("#live")).to_have_text("offline", timeout=3000)
     page.context.set_offline(False)
     expect(page.locator("#live")).to_have_text("live", timeout=10000)
+
+
+def fail_for_good_silently(settings, episodes):
+    """Error the episodes through the real service (each gets its sequence number) with their events lost."""
+    layers = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    for episode in episodes:
+        Episode.objects.filter(pk=episode.pk).update(
+            status=Episode.RUNNING, attempts=django_settings.GAUNTLET_MAX_ATTEMPTS
+        )
+        episode.refresh_from_db()
+        assert services.fail_episode(episode, episode.attempts, "browser crashed") == "errored"
+    assert events.publisher().flush()
+    settings.CHANNEL_LAYERS = layers
+
+
+def publish_episode_event(run, episode):
+    """The event the service sent for the episode's last change, sent again (through the real Redis layer)."""
+    episode.refresh_from_db()
+    data = {"row": selectors.episode_row(episode), "run": selectors.run_summary(Run.objects.get(pk=run.pk))}
+    event = {"type": events.EPISODE, "seq": episode.seq, "run_id": run.pk, "data": data}
+    events.publisher().publish(events.run_group(run.pk), {"type": "run.event", "event": event})
+
+
+def state_requests(page) -> list[str]:
+    requests = []
+    page.on("request", lambda request: requests.append(request.url) if "state.json" in request.url else None)
+    return requests
+
+
+def test_it_applies_events_that_arrive_out_of_order_without_asking_the_server(run_page, settings):
+    page, run = run_page
+    requests = state_requests(page)
+    first, second = run.episodes.order_by("pk")[:2]
+    fail_for_good_silently(settings, [first, second])
+
+    publish_episode_event(run, second)  # overtakes the first, within the reorder window
+    publish_episode_event(run, first)
+
+    expect(page.locator(f"#episode-{first.pk} .ep-status")).to_contain_text("errored")
+    expect(page.locator(f"#episode-{second.pk} .ep-status")).to_contain_text("errored")
+    expect(page.locator("#c-done")).to_have_text("2")
+    page.wait_for_timeout(HEARTBEAT_S * 2000)  # a heartbeat or two, which find the page up to date
+    assert requests == []
+
+
+def test_it_reads_only_the_delta_when_an_event_is_lost(run_page, settings):
+    page, run = run_page
+    requests = state_requests(page)
+    first, second = run.episodes.order_by("pk")[:2]
+    fail_for_good_silently(settings, [first, second])
+
+    publish_episode_event(run, second)  # the first's event never comes
+
+    expect(page.locator(f"#episode-{first.pk} .ep-status")).to_contain_text("errored")
+    expect(page.locator(f"#episode-{second.pk} .ep-status")).to_contain_text("errored")
+    expect(page.locator("#c-done")).to_have_text("2")
+    assert requests and all(url.endswith("state.json?since=0") for url in requests)

@@ -3,13 +3,19 @@
 The handshake does one indexed query (is the run visible to the session's user, and its latest sequence
 number) and nothing heavy: the page already shows the state it was rendered with, or asks for what changed
 since its sequence number over HTTP (runs.selectors.run_delta).
+
+Its database reads (the session and user, then the run) run in a thread pool, not in the one thread where
+Django serves every synchronous view: under load, a handshake waiting behind page renders would pass
+Daphne's handshake timeout.
 """
 
 import asyncio
 import logging
 
+from channels.auth import AuthMiddleware, get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.db.models import Q
 
@@ -58,14 +64,34 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message["event"])
 
 
-@database_sync_to_async
+def pooled(func):
+    """``func`` as a coroutine run in the event loop's thread pool (with Django's connection clean-up)."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+class PooledAuthMiddleware(AuthMiddleware):
+    """channels' AuthMiddleware, reading the session's user in the thread pool (see the module docstring)."""
+
+    async def resolve_scope(self, scope):
+        scope["user"]._wrapped = await _get_user(scope)
+
+
+_get_user = pooled(get_user.func)
+
+
+def live_auth_stack(inner):
+    """channels' AuthMiddlewareStack with PooledAuthMiddleware."""
+    return CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+
+
+@pooled
 def _visible_seq(user, run_id: int) -> int | None:
     """The run's latest sequence number if ``user`` may watch it, else None: one query by primary key."""
     visible = Run.objects.filter(Q(team__isnull=True) | Q(team__members=user), pk=run_id)
     return visible.values_list("event_seq", flat=True).first()
 
 
-@database_sync_to_async
+@pooled
 def _latest_seq(run_id: int) -> int | None:
     return Run.objects.filter(pk=run_id).values_list("event_seq", flat=True).first()
 

@@ -4,9 +4,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db.backends.signals import connection_created
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent
 from benchmark_site.asgi import application
@@ -112,15 +111,25 @@ async def test_it_connects_a_large_run_without_sending_or_computing_its_state(bu
 
     run = await sync_to_async(large_run)()
     cookie = await sync_to_async(session_cookie)(user)
-    # The consumer's queries run in sync_to_async's one thread (thread-sensitive): capture that thread's.
-    queries = CaptureQueriesContext(connection)
-    await sync_to_async(queries.__enter__)()
-    communicator, connected, _ = await connect(run.pk, cookie)
-    assert connected
-    # The handshake answers with the sequence number alone: the page asks for what it missed over HTTP.
-    snapshot = await communicator.receive_json_from(timeout=5)
-    await sync_to_async(queries.__exit__)(None, None, None)
-    statements = await sync_to_async(lambda: [q["sql"] for q in queries.captured_queries])()
+    # The handshake reads in a thread pool, each thread on its own connection: record every statement of the
+    # connections opened from here on.
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def watch(sender, connection, **kwargs):
+        connection.execute_wrappers.append(record)
+
+    connection_created.connect(watch)
+    try:
+        communicator, connected, _ = await connect(run.pk, cookie)
+        assert connected
+        # The handshake answers with the sequence number alone: the page asks for what it missed over HTTP.
+        snapshot = await communicator.receive_json_from(timeout=5)
+    finally:
+        connection_created.disconnect(watch)
     assert set(snapshot) == {"type", "seq", "run_id", "heartbeat_s"} and snapshot["seq"] == 6000
     # The session, its user, and the run if visible: nothing reads the episodes.
     assert len(statements) == 3 and not [sql for sql in statements if "runs_episode" in sql]

@@ -1,0 +1,218 @@
+"""Live latency with 8 episodes streaming: from a step's write to a websocket client receiving its event.
+
+Plays ``--episodes`` episodes of the ``random`` baseline at once (``services.execute_episode`` in one thread
+each, one Chromium, as a runner host does) against a fresh PostgreSQL database, while ``--viewers``
+websocket clients watch the run through a real Daphne and the real Redis channel layer. Next to it, in the
+same run, a bare ``group_send`` probe (one persistent channel-layer connection, every 50 ms) to the same
+sockets measures what the layer and Daphne alone cost on this machine at this moment.
+
+A step's latency is its event's arrival minus ``Step.created`` (set when the step's row is written, inside
+its transaction, so the figure includes waiting for the commit). Per viewer it also counts the events that
+arrived out of order, those never received, and how many re-reads two page policies would make on the
+stream it got: the old page (re-read the whole state on any gap and on every episode event) and the
+current one (a 250 ms / 8-event reorder window, then one delta). Prints one JSON object.
+
+Target: p95 ≤ 150 ms on an idle machine and ≤ 1.5 × the probe's p95.
+
+    .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import live_setup
+import websocket
+
+REORDER_S = 0.25
+REORDER_MAX = 8
+
+
+class Viewer(threading.Thread):
+    """A websocket client of the run page's socket, recording each frame with its arrival time."""
+
+    def __init__(self, url: str, run_id: int, session: str):
+        super().__init__(daemon=True)
+        self.socket = websocket.create_connection(
+            url.replace("http://", "ws://") + f"/ws/runs/{run_id}/",
+            header=[f"Cookie: sessionid={session}"],
+            origin=url,
+            timeout=30,
+        )
+        self.frames: list[tuple[float, dict]] = []
+
+    def run(self) -> None:
+        try:
+            while True:
+                text = self.socket.recv()
+                if not text:
+                    return
+                self.frames.append((time.time(), json.loads(text)))
+        except Exception:
+            return
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class Probe(threading.Thread):
+    """Bare channel-layer group_send of timestamped frames to the run's group, from its own loop."""
+
+    def __init__(self, group: str):
+        super().__init__(daemon=True)
+        self.group = group
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from channels.layers import get_channel_layer
+
+        async def send_all():
+            layer = get_channel_layer()
+            n = 0
+            while not self.stopping.is_set():
+                probe = {"type": "probe", "n": n, "sent": time.time()}
+                await layer.group_send(self.group, {"type": "run.event", "event": probe})
+                n += 1
+                await asyncio.sleep(0.05)
+
+        asyncio.run(send_all())
+
+
+def old_page_resyncs(events: list[tuple[float, dict]]) -> dict:
+    """Re-reads of the page before the delta: on any gap, and on every episode or run event."""
+    seq = seen = gaps = on_events = 0
+    for _, event in events:
+        seen = max(seen, event["seq"])
+        if event["seq"] <= seq:
+            continue
+        if event["seq"] != seq + 1:
+            gaps += 1
+            seq = seen
+            continue
+        seq = event["seq"]
+        if event["type"] != "step":
+            on_events += 1
+            seq = seen
+    return {"gap_resyncs": gaps, "event_resyncs": on_events}
+
+
+def new_page_resyncs(events: list[tuple[float, dict]]) -> dict:
+    """Deltas read by the current page: an event ahead of a missing one waits REORDER_S or REORDER_MAX events."""
+    state = {"seq": 0, "seen": 0, "deltas": 0, "deadline": None}
+    waiting: set[int] = set()
+
+    def catch_up():
+        state["deltas"] += 1
+        state["seq"] = max(state["seq"], state["seen"])
+        state["deadline"] = None
+        drain(None)
+
+    def drain(now):
+        while state["seq"] + 1 in waiting:
+            state["seq"] += 1
+            waiting.discard(state["seq"])
+        waiting.difference_update({s for s in waiting if s <= state["seq"]})
+        if not waiting:
+            state["deadline"] = None
+        elif len(waiting) >= REORDER_MAX:
+            catch_up()
+        elif state["deadline"] is None and now is not None:
+            state["deadline"] = now + REORDER_S
+
+    for arrived, event in events:
+        if state["deadline"] is not None and arrived >= state["deadline"]:
+            catch_up()
+        state["seen"] = max(state["seen"], event["seq"])
+        if event["seq"] > state["seq"]:
+            waiting.add(event["seq"])
+            drain(arrived)
+    if waiting:
+        catch_up()
+    return {"gap_resyncs": state["deltas"], "event_resyncs": 0}
+
+
+def summarise(values: list[float]) -> dict:
+    return {
+        "p50_ms": live_setup.percentile(values, 0.5),
+        "p95_ms": live_setup.percentile(values, 0.95),
+        "n": len(values),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--viewers", type=int, default=2)
+    args = parser.parse_args()
+    live_setup.setup_django("gauntlet_live_bench")
+    from runs import events as live_events
+    from runs.models import Run, Step
+
+    team, user, session = live_setup.logged_in_user()
+    run, episode_ids = live_setup.random_run(team, user, args.episodes, args.steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = live_setup.Daphne(Path(tmp) / "daphne.log")
+        try:
+            viewers = [Viewer(server.url, run.pk, session) for _ in range(args.viewers)]
+            for viewer in viewers:
+                viewer.start()
+            probe = Probe(live_events.run_group(run.pk))
+            probe.start()
+            started = time.monotonic()
+            for thread in live_setup.play_concurrently(episode_ids):
+                thread.join()
+            wall_s = time.monotonic() - started
+            time.sleep(2)  # the last events and probes in flight
+            probe.stopping.set()
+            probe.join()
+            for viewer in viewers:
+                viewer.close()
+                viewer.join(5)
+        finally:
+            server.stop()
+
+    written = {(s.episode_id, s.index): s.created.timestamp() for s in Step.objects.filter(episode__run=run)}
+    final_seq = Run.objects.get(pk=run.pk).event_seq
+    step_ms, probe_ms, per_viewer = [], [], []
+    for viewer in viewers:
+        stream = [(t, f) for t, f in viewer.frames if f.get("type") in live_events.EVENT_TYPES]
+        for arrived, frame in stream:
+            data = frame["data"]
+            if frame["type"] == live_events.STEP and (data["episode_id"], data["index"]) in written:
+                step_ms.append((arrived - written[(data["episode_id"], data["index"])]) * 1000)
+        probe_ms += [(t - f["sent"]) * 1000 for t, f in viewer.frames if f.get("type") == "probe"]
+        seqs = [f["seq"] for _, f in stream]
+        per_viewer.append(
+            {
+                "events": len(stream),
+                "never_received": final_seq - len(set(seqs)),
+                "out_of_order": sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b < a),
+                "old_page": old_page_resyncs(stream),
+                "current_page": new_page_resyncs(stream),
+            }
+        )
+    steps, probes = summarise(step_ms), summarise(probe_ms)
+    report = {
+        "episodes": args.episodes,
+        "viewers": args.viewers,
+        "events": final_seq,
+        "steps_written": len(written),
+        "wall_s": round(wall_s, 1),
+        "step_to_websocket": steps,
+        "probe_group_send_to_websocket": probes,
+        "p95_ratio_to_probe": round(steps["p95_ms"] / probes["p95_ms"], 2) if steps["n"] and probes["n"] else None,
+        "per_viewer": per_viewer,
+        "targets": {"p95_ms": 150, "p95_ratio_to_probe": 1.5},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

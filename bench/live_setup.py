@@ -1,0 +1,155 @@
+"""What bench/live_latency.py and bench/load.py share: a fresh PostgreSQL database, a Daphne server on the
+real ASGI app, a logged-in user, a run of the ``random`` baseline, and threads that play its episodes the
+way a runner host does (``services.execute_episode``, one thread per concurrent episode, one Chromium).
+
+Environment: ``DATABASE_URL`` names the PostgreSQL server and database to (re)create (default
+``postgres://postgres@127.0.0.1:5432/gauntlet_live_bench``), ``REDIS_URL`` the Redis database for the
+channel layer (default database 6); each run uses its own ``GAUNTLET_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(default_db: str) -> None:
+    """Point this process at a fresh database and a private prefix, migrate, load the built-ins."""
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL") or f"postgres://postgres@127.0.0.1:5432/{default_db}"
+    name = urlparse(url).path.lstrip("/")
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+    os.environ["GAUNTLET_PREFIX"] = f"gauntlet-live-bench-{os.getpid()}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmark_site.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from runs import services
+
+    call_command("migrate", verbosity=0)
+    services.load_builtins()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daphne:
+    """Daphne serving benchmark_site.asgi on a free loopback port, with this process's environment."""
+
+    def __init__(self, log: Path):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "benchmark_site.asgi:application",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def logged_in_user():
+    """A team member and their session cookie value."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from agents.models import Team
+
+    user = get_user_model().objects.create_user("bench", password="bench-password-1")
+    team = Team.objects.create(name="bench")
+    team.members.add(user)
+    client = Client()
+    client.force_login(user)
+    return team, user, client.cookies["sessionid"].value
+
+
+def random_run(team, user, episodes: int, steps: int):
+    """A queued run of the ``random`` baseline on the smoke suite with exactly ``episodes`` episodes."""
+    from agents.models import Agent
+    from runs import services
+    from runs.models import Episode, Suite
+
+    suite = Suite.objects.get(name="smoke", team__isnull=True)
+    trials = -(-episodes // suite.scenarios.count())
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="random", team__isnull=True).latest_version(),
+        suite=suite,
+        team=team,
+        user=user,
+        trials=trials,
+        max_steps=steps,
+        enqueue=False,
+    )
+    keep = list(run.episodes.order_by("pk").values_list("pk", flat=True)[:episodes])
+    Episode.objects.filter(run=run).exclude(pk__in=keep).delete()
+    return run, keep
+
+
+def play_concurrently(episode_ids: list[int]) -> list[threading.Thread]:
+    """Start one thread per episode, each playing it through the real service; returns the threads."""
+    from django.db import connections
+
+    from runs import services
+
+    def play(episode_id: int) -> None:
+        try:
+            services.execute_episode(episode_id)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=play, args=(i,), daemon=True) for i in episode_ids]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)

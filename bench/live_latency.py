@@ -6,11 +6,13 @@ websocket clients watch the run through a real Daphne and the real Redis channel
 same run, a bare ``group_send`` probe (one persistent channel-layer connection, every 50 ms) to the same
 sockets measures what the layer and Daphne alone cost on this machine at this moment.
 
-A step's latency is its event's arrival minus ``Step.created`` (set when the step's row is written, inside
-its transaction, so the figure includes waiting for the commit). Per viewer it also counts the events that
-arrived out of order, those never received, and how many re-reads two page policies would make on the
-stream it got: the old page (re-read the whole state on any gap and on every episode event) and the
-current one (a 250 ms / 8-event reorder window, then one delta). Prints one JSON object.
+A step's latency is its event's arrival minus the moment its transaction committed (``CommitClock``: the
+first commit, after the step's row was inserted, of the connection that inserted it); ``write_to_websocket``
+measures from ``Step.created`` instead (when the row was built, so it includes the step's transaction).
+Per viewer it also counts the events that arrived out of order, those never received, and how many
+re-reads two page policies would make on the stream it got: the old page (re-read the whole state on any
+gap and on every episode event) and the current one (a 250 ms / 8-event reorder window, then one delta).
+Prints one JSON object.
 
 Target: p95 ≤ 150 ms on an idle machine and ≤ 1.5 × the probe's p95.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import tempfile
 import threading
 import time
@@ -32,6 +35,46 @@ import websocket
 
 REORDER_S = 0.25
 REORDER_MAX = 8
+
+
+class CommitClock:
+    """When each step's transaction committed, read off Django's connections (the code under test is unchanged).
+
+    Every new connection gets an execute wrapper that notes the (episode, index) of each Step row it inserts,
+    and a commit that stamps the noted steps with the time it returned.
+    """
+
+    def __init__(self):
+        self.pending: dict[int, list[tuple[int, int]]] = {}
+        self.committed: dict[tuple[int, int], float] = {}
+        self.lock = threading.Lock()
+
+    def install(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        connection_created.connect(self.watch, weak=False)
+
+    def watch(self, sender, connection, **kwargs) -> None:
+        connection.execute_wrappers.append(self.note_step)
+        commit = connection._commit
+
+        def timed_commit():
+            commit()
+            now = time.time()
+            with self.lock:
+                for key in self.pending.pop(id(connection), []):
+                    self.committed[key] = now
+
+        connection._commit = timed_commit
+
+    def note_step(self, execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('INSERT INTO "runs_step"'):
+            columns = [c.strip().strip('"') for c in re.search(r"\((.*?)\) VALUES", sql).group(1).split(",")]
+            key = (params[columns.index("episode_id")], params[columns.index("index")])
+            with self.lock:
+                self.pending.setdefault(id(context["connection"]), []).append(key)
+        return result
 
 
 class Viewer(threading.Thread):
@@ -155,6 +198,8 @@ def main() -> None:
     from runs import events as live_events
     from runs.models import Run, Step
 
+    clock = CommitClock()
+    clock.install()
     team, user, session = live_setup.logged_in_user()
     run, episode_ids = live_setup.random_run(team, user, args.episodes, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,13 +225,14 @@ def main() -> None:
 
     written = {(s.episode_id, s.index): s.created.timestamp() for s in Step.objects.filter(episode__run=run)}
     final_seq = Run.objects.get(pk=run.pk).event_seq
-    step_ms, probe_ms, per_viewer = [], [], []
+    step_ms, write_ms, probe_ms, per_viewer = [], [], [], []
     for viewer in viewers:
         stream = [(t, f) for t, f in viewer.frames if f.get("type") in live_events.EVENT_TYPES]
         for arrived, frame in stream:
-            data = frame["data"]
-            if frame["type"] == live_events.STEP and (data["episode_id"], data["index"]) in written:
-                step_ms.append((arrived - written[(data["episode_id"], data["index"])]) * 1000)
+            key = (frame["data"].get("episode_id"), frame["data"].get("index"))
+            if frame["type"] == live_events.STEP and key in clock.committed:
+                step_ms.append((arrived - clock.committed[key]) * 1000)
+                write_ms.append((arrived - written[key]) * 1000)
         probe_ms += [(t - f["sent"]) * 1000 for t, f in viewer.frames if f.get("type") == "probe"]
         seqs = [f["seq"] for _, f in stream]
         per_viewer.append(
@@ -205,8 +251,9 @@ def main() -> None:
         "events": final_seq,
         "steps_written": len(written),
         "wall_s": round(wall_s, 1),
-        "step_to_websocket": steps,
+        "commit_to_websocket": steps,
         "probe_group_send_to_websocket": probes,
+        "write_to_websocket": summarise(write_ms),
         "p95_ratio_to_probe": round(steps["p95_ms"] / probes["p95_ms"], 2) if steps["n"] and probes["n"] else None,
         "per_viewer": per_viewer,
         "targets": {"p95_ms": 150, "p95_ratio_to_probe": 1.5},

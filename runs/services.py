@@ -295,17 +295,21 @@ class _EpisodeRecorder:
         elif kind == "tick":
             self.renew_lease()
 
-    def renew_lease(self, **changes) -> None:
-        """Extend our lease by ``lease_s`` (applying ``changes`` in the same UPDATE).
-
-        Raises LeaseLost when another attempt owns the episode, and InfraError past the episode timeout, so a
-        hung episode stops renewing and is retried instead of holding its lease for ever.
-        """
+    def _next_lease_until(self):
+        """When a lease renewed now ends. Raises InfraError past the episode timeout, so a hung episode stops
+        renewing and is retried instead of holding its lease for ever."""
         if time.monotonic() > self.deadline:
             raise InfraError(f"episode ran longer than {settings.GAUNTLET_EPISODE_TIMEOUT_S} s")
-        renewed = self._still_ours().update(lease_until=timezone.now() + timedelta(seconds=self.lease_s), **changes)
-        if not renewed:
-            raise LeaseLost(f"episode {self.episode.pk} attempt {self.attempt} lost its lease")
+        return timezone.now() + timedelta(seconds=self.lease_s)
+
+    def _lost(self) -> LeaseLost:
+        return LeaseLost(f"episode {self.episode.pk} attempt {self.attempt} lost its lease")
+
+    def renew_lease(self) -> None:
+        """Extend our lease by ``lease_s``. Raises LeaseLost when another attempt owns the episode, and
+        InfraError past the episode timeout."""
+        if not self._still_ours().update(lease_until=self._next_lease_until()):
+            raise self._lost()
 
     def record_step(self, record: StepRecord) -> None:
         episode = self.episode
@@ -331,10 +335,11 @@ class _EpisodeRecorder:
                 screenshot_path=screenshot_path,
             )
             step.episode = episode
-            # Last, so the run's row stays locked only until the commit that follows: the lease renewal is
-            # conditional on our attempt and rolls the step back (LeaseLost) when another attempt owns it.
-            seq = episode.run.next_event_seq()
-            self.renew_lease(steps=record.index, seq=seq)
+            # Last, so the run's row stays locked only until the commit that follows. It renews our lease too,
+            # conditional on our attempt: when another attempt owns the episode, the step is rolled back.
+            seq = episode.take_step_seq(self.attempt, self._next_lease_until(), record.index)
+            if seq is None:
+                raise self._lost()
             episode.steps, episode.seq = record.index, seq
             data = {**step_event_data(step), "row": selectors.episode_row(episode)}
             events.publish_on_commit(episode.run_id, events.STEP, seq, data)

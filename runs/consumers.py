@@ -4,9 +4,9 @@ The handshake does one indexed query (is the run visible to the session's user, 
 number) and nothing heavy: the page already shows the state it was rendered with, or asks for what changed
 since its sequence number over HTTP (runs.selectors.run_delta).
 
-Its database reads (the session and user, then the run) run in a thread pool, not in the one thread where
-Django serves every synchronous view: under load, a handshake waiting behind page renders would pass
-Daphne's handshake timeout.
+Its database reads (the session and user, then the run) run in a thread pool. Thread-sensitive calls of
+every websocket of the process share one thread: under load, handshakes queued there behind each other
+past Daphne's handshake timeout.
 """
 
 import asyncio

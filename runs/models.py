@@ -112,7 +112,7 @@ class Run(models.Model):
         column = connection.ops.quote_name(Run._meta.get_field("event_seq").column)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}",  # noqa: S608
+                f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}",
                 [self.pk],
             )
             self.event_seq = cursor.fetchone()[0]

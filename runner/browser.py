@@ -21,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
 from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
-from sandbox.policies import parse_elements
+from sandbox.policies import parse_snapshot
 from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
 CHROMIUM_ARGS = [
@@ -121,7 +121,8 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
             await page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
             axtree = await page.aria_snapshot(mode="ai")
             title = await page.title()
-            elements = parse_elements(axtree)
+            # Parsed once here; every later reader of this observation gets the same parse (parse_snapshot).
+            elements = list(parse_snapshot(axtree).elements)
             if "dom" in options:
                 dom = await read_dom(page, elements)
             if "set_of_marks" in options:

@@ -42,6 +42,7 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
+from sandbox.policies import snapshot_of
 from sandbox.scenarios import ScenarioInstance, build_scenario
 from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE, SandboxServer
 
@@ -492,7 +493,7 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
                 agent.done, agent.end_reason = True, action.name
                 if action.name == "report_infeasible":
                     messages.append(action.args["reason"])
-            elif "ref" in action.args and action.args["ref"] not in {e["ref"] for e in observation["elements"]}:
+            elif "ref" in action.args and action.args["ref"] not in snapshot_of(observation).refs:
                 # Playwright would wait out its timeout for a ref the snapshot never had; say so at once.
                 error = f"no element with ref {action.args['ref']!r} on the current page"
             else:

@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 from playwright.async_api import ElementHandle, Page
 
-from sandbox.policies import parse_elements
+from sandbox.policies import parse_snapshot
 
 OBSERVATION_FIELDS = ("axtree", "dom", "screenshot", "set_of_marks")
 DEFAULT_OBSERVATION = frozenset({"axtree"})
@@ -148,22 +148,23 @@ def mark_boxes(axtree: str, boxed: str) -> list[tuple[str, float, float, float, 
     A line that changed between the two snapshots gets no box. Only main-frame elements of
     :data:`MARK_ROLES` are kept: boxes inside an iframe are relative to the iframe.
     """
-    main = set(_main_frame_refs(parse_elements(axtree)))
+    snapshot = parse_snapshot(axtree)
+    main = set(_main_frame_refs(snapshot.elements))
     boxes = []
-    for line, line_boxed in zip(axtree.splitlines(), boxed.splitlines(), strict=False):
-        if line == line_boxed:
+    for line, line_boxed in zip(snapshot.lines, boxed.splitlines(), strict=False):
+        element, line = line.element, line.raw
+        if element is None or line == line_boxed:
             continue
         cut = len(os.path.commonprefix([line, line_boxed]))
         match = _BOX.match(line_boxed, cut)
         if not match or line_boxed[match.end() :] != line[cut:]:
             continue
-        for element in parse_elements(line):
-            if element["ref"] in main and element["role"] in MARK_ROLES:
-                boxes.append((element["ref"], *(float(value) for value in match.groups())))
+        if element["ref"] in main and element["role"] in MARK_ROLES:
+            boxes.append((element["ref"], *(float(value) for value in match.groups())))
     return boxes
 
 
-def _main_frame_refs(elements: list[dict]) -> list[str]:
+def _main_frame_refs(elements: list[dict] | tuple[dict, ...]) -> list[str]:
     # A ref is "e<n>", prefixed with "f<seq>" of its frame when that frame's number is not 0 (the main frame
     # can have one too). The snapshot starts with the main frame, so its first ref carries the main prefix;
     # an aria-ref of another frame would resolve in that frame.

@@ -1,9 +1,10 @@
 """Observation helpers for the built-in baselines' policies.
 
 The runner builds each step's observation from Playwright's ``aria_snapshot(mode="ai")``; this module turns
-that snapshot into the flat ``elements`` list of the agent contract (:func:`parse_elements`), finds things
-in it (:func:`find`, :func:`find_all`, :func:`page_texts`), writes action strings (:func:`click`,
-:func:`fill`, ...), and reads the instructions an attacker planted in page text
+that snapshot into the flat ``elements`` list of the agent contract (:func:`parse_elements`) and into the
+line-by-line :class:`Snapshot` every reader of one observation shares (:func:`snapshot_of`, parsed once),
+finds things in it (:func:`find`, :func:`find_all`, :func:`page_texts`), writes action strings
+(:func:`click`, :func:`fill`, ...), and reads the instructions an attacker planted in page text
 (:func:`read_injected_instructions`, :func:`make_gullible`).
 
 It is imported by the runner and by the sandbox sites, so it depends on the standard library only: no
@@ -12,9 +13,11 @@ Django, no Playwright.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 Policy = Callable[[dict, dict, dict], str]
@@ -126,27 +129,81 @@ def _parse_line(line: str) -> dict | None:
     return {"role": role, "name": name, "attrs": attrs, "text": text}
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotLine:
+    """One line of a snapshot: its text, its indentation, and what it says if it is an item line."""
+
+    raw: str
+    indent: int
+    item: dict | None  # {role, name, attrs, text}, or None for a line that is not an item
+    element: dict | None  # the line's entry of ``elements`` when the item carries a ref, else None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An ``aria_snapshot(mode="ai")`` string read once: its lines, its ref'd elements, its texts and refs.
+
+    Shared by every reader of one observation (the runner's ref checks, the built-in baselines, the site
+    policies), so nothing may change it: the element dicts are handed out as they are.
+    """
+
+    lines: tuple[SnapshotLine, ...]
+    elements: tuple[dict, ...]
+    texts: tuple[str, ...]  # every name and value, in page order, URLs left out (see page_texts)
+    refs: frozenset[str]
+
+    def nested(self, index: int) -> tuple[SnapshotLine, ...]:
+        """The lines nested under line ``index``: those after it that are indented deeper."""
+        indent, end = self.lines[index].indent, index + 1
+        while end < len(self.lines) and self.lines[end].indent > indent:
+            end += 1
+        return self.lines[index + 1 : end]
+
+
+@functools.lru_cache(maxsize=128)
+def parse_snapshot(axtree: str) -> Snapshot:
+    """The :class:`Snapshot` of ``axtree``, parsed once per distinct string: every later call for the same
+    text (the other readers of the same step's observation, however many) returns the same object.
+
+    ``parse_snapshot.cache_info().misses`` counts the parses. Never raises on odd input.
+    """
+    lines, elements, texts = [], [], []
+    for raw in axtree.splitlines():
+        item = _parse_line(raw)
+        element = None
+        if item is not None:
+            if "ref" in item["attrs"]:
+                element = {"ref": item["attrs"]["ref"], "role": item["role"], "name": item["name"]}
+                element["text"] = item["text"]
+                elements.append(element)
+            if item["role"] != "/url":
+                texts.extend(value for value in (item["name"], item["text"]) if value)
+        lines.append(SnapshotLine(raw, len(raw) - len(raw.lstrip()), item, element))
+    refs = frozenset(e["ref"] for e in elements)
+    return Snapshot(tuple(lines), tuple(elements), tuple(texts), refs)
+
+
+def snapshot_of(observation: dict) -> Snapshot:
+    """The parsed snapshot of an observation (of its ``axtree``; empty when it has none)."""
+    return parse_snapshot(observation.get("axtree") or "")
+
+
 def parse_elements(axtree: str) -> list[dict]:
     """The elements of an ``aria_snapshot(mode="ai")`` string that carry a ``[ref=...]``, in page order.
 
     Each is ``{"ref": "e12", "role": "button", "name": "No thanks", "text": ""}``: ``name`` is the quoted
     accessible name (unescaped) or ""; ``text`` is the value after the line's trailing ``: `` (unquoted), or
     "" when the line has children instead. Lines without a ref (``- text: ...``, ``- /url: ...``) are left
-    out. Never raises on odd input: a line it cannot read is skipped.
+    out. Never raises on odd input: a line it cannot read is skipped. The list and its dicts are the
+    caller's own; readers of a whole observation use :func:`snapshot_of`, which parses it once for all.
     """
-    elements = []
-    for line in (axtree or "").splitlines():
-        item = _parse_line(line)
-        if item is None or "ref" not in item["attrs"]:
-            continue
-        elements.append({"ref": item["attrs"]["ref"], "role": item["role"], "name": item["name"], "text": item["text"]})
-    return elements
+    return [dict(element) for element in parse_snapshot(axtree or "").elements]
 
 
-def _elements(observation: dict) -> list[dict]:
+def _elements(observation: dict) -> list[dict] | tuple[dict, ...]:
     elements = observation.get("elements")
     if elements is None:
-        elements = parse_elements(observation.get("axtree") or "")
+        elements = snapshot_of(observation).elements
     return elements
 
 
@@ -182,15 +239,9 @@ def find(
 
 def page_texts(observation: dict) -> list[str]:
     """Every piece of readable text on the page, in page order: names, values and text nodes."""
-    axtree = observation.get("axtree")
-    if not axtree:
+    if not observation.get("axtree"):
         return [value for e in _elements(observation) for value in (e["name"], e["text"]) if value]
-    texts = []
-    for line in axtree.splitlines():
-        item = _parse_line(line)
-        if item is not None and item["role"] != "/url":
-            texts.extend(value for value in (item["name"], item["text"]) if value)
-    return texts
+    return list(snapshot_of(observation).texts)
 
 
 # -- actions -------------------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from sandbox.policies import (
     goto,
     handle_interruptions,
     make_gullible,
-    parse_elements,
     press,
     report_infeasible,
+    snapshot_of,
     stop,
     value_of,
     wait,
@@ -72,10 +72,10 @@ class GullibleAgent(OracleAgent):
         return {"action": action, "thought": "", "usage": {}}
 
 
-def _elements(observation: dict) -> list[dict]:
+def _elements(observation: dict) -> list[dict] | tuple[dict, ...]:
     elements = observation.get("elements")
     if elements is None:
-        elements = parse_elements(observation.get("axtree") or "")
+        elements = snapshot_of(observation).elements
     return elements
 
 
@@ -188,24 +188,17 @@ _MODAL_ROLES = frozenset({"dialog", "alertdialog"})
 
 def _modals(observation: dict) -> list[tuple[dict, list[dict]]]:
     """Each open dialog (or cookie region) of the page with the elements inside it, from the snapshot's nesting."""
-    lines = (observation.get("axtree") or "").splitlines()
+    snapshot = snapshot_of(observation)
     found = []
-    for index, line in enumerate(lines):
-        head = parse_elements(line)
-        if not head:
+    for index, line in enumerate(snapshot.lines):
+        container = line.element
+        if container is None:
             continue
-        container = head[0]
         if container["role"] not in _MODAL_ROLES and not (
             container["role"] == "region" and "cookie" in container["name"].casefold()
         ):
             continue
-        indent = len(line) - len(line.lstrip())
-        block = []
-        for inner in lines[index + 1 :]:
-            if len(inner) - len(inner.lstrip()) <= indent:
-                break
-            block.append(inner)
-        found.append((container, parse_elements("\n".join(block))))
+        found.append((container, [inner.element for inner in snapshot.nested(index) if inner.element is not None]))
     return found
 
 

@@ -38,9 +38,9 @@ from sandbox.policies import (
     goto,
     handle_interruptions,
     page_texts,
-    parse_elements,
     report_infeasible,
     select_option,
+    snapshot_of,
     stop,
     value_of,
 )
@@ -960,10 +960,6 @@ _INVOICE_AMOUNT = re.compile(
 )
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
 def _unwrap(line: str) -> str:
     """A snapshot line without its YAML single-quoting (``- 'option "a: b"'`` → ``- option "a: b"``)."""
     stripped = line.strip()
@@ -982,16 +978,14 @@ def combobox_options(observation: dict, name: str) -> tuple[list[str], str]:
     Options carry no ref in the snapshot, so they are read from the lines nested under the combobox.
     Returns ``([], "")`` when there is no such combobox.
     """
-    lines = (observation.get("axtree") or "").splitlines()
-    for index, line in enumerate(lines):
-        elements = parse_elements(line)
-        if not elements or elements[0]["role"] != "combobox" or elements[0]["name"] not in _synonyms(name):
+    snapshot = snapshot_of(observation)
+    for index, line in enumerate(snapshot.lines):
+        element = line.element
+        if element is None or element["role"] != "combobox" or element["name"] not in _synonyms(name):
             continue
         options, selected = [], ""
-        for child in lines[index + 1 :]:
-            if _indent(child) <= _indent(line):
-                break
-            match = _OPTION.match(_unwrap(child))
+        for child in snapshot.nested(index):
+            match = _OPTION.match(_unwrap(child.raw))
             if match:
                 label = json.loads(f'"{match[1]}"')
                 options.append(label)
@@ -1007,8 +1001,8 @@ def table_rows(observation: dict) -> list[list[str]]:
     rows: list[list[str]] = []
     row_depth = cell_depth = -1
     current: list[str] | None = None
-    for line in (observation.get("axtree") or "").splitlines():
-        depth, stripped = _indent(line), _unwrap(line)
+    for line in snapshot_of(observation).lines:
+        depth, stripped = line.indent, _unwrap(line.raw)
         if current is not None and depth <= row_depth:
             rows.append(current)
             current = None
@@ -1017,14 +1011,14 @@ def table_rows(observation: dict) -> list[list[str]]:
             continue
         if current is None:
             continue
-        elements = parse_elements(line)
-        role = elements[0]["role"] if elements else ""
+        element = line.element
+        role = element["role"] if element else ""
         if role in ("cell", "gridcell", "rowheader", "columnheader") and (cell_depth < 0 or depth == cell_depth):
             cell_depth = depth
-            current.append(elements[0]["name"] or elements[0]["text"])
+            current.append(element["name"] or element["text"])
         elif current and depth > cell_depth >= 0 and not current[-1]:
-            if elements:
-                current[-1] = elements[0]["name"] or elements[0]["text"]
+            if element:
+                current[-1] = element["name"] or element["text"]
             elif stripped.startswith("- text:"):
                 current[-1] = stripped[len("- text:") :].strip().strip('"')
     if current is not None:

@@ -36,9 +36,9 @@ from sandbox.policies import (
     find_all,
     goto,
     page_texts,
-    parse_elements,
     report_infeasible,
     select_option,
+    snapshot_of,
     stop,
     value_of,
 )
@@ -94,26 +94,20 @@ _OPTION = re.compile(r"""^\s*- '?option "((?:[^"\\]|\\.)*)"(.*)$""")
 # -- reading pages -------------------------------------------------------------------------------------------
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
 def table_rows(observation: dict, caption: str) -> list[list[dict]]:
     """The body rows of the table named ``caption``: each the row's cells, links and buttons, in order.
 
     Read from the snapshot's nesting, which the flat ``elements`` list loses. Header rows are left out.
     """
-    lines = (observation.get("axtree") or "").splitlines()
     rows: list[list[dict]] = []
     table_indent = None
-    for line in lines:
-        parsed = parse_elements(line)
-        element = parsed[0] if parsed else None
+    for line in snapshot_of(observation).lines:
+        element = line.element
         if table_indent is None:
             if element and element["role"] == "table" and element["name"] == caption:
-                table_indent = _indent(line)
+                table_indent = line.indent
             continue
-        if _indent(line) <= table_indent:
+        if line.indent <= table_indent:
             break
         if element is None:
             continue
@@ -140,15 +134,13 @@ def detail(observation: dict, caption: str, label: str) -> str:
 def selected_option(observation: dict, label: str) -> str:
     """The label of the selected option of the select box named ``label`` (``""`` if none is found)."""
     names = {label, LABEL_SYNONYMS.get(label, label)}
-    lines = (observation.get("axtree") or "").splitlines()
-    for index, line in enumerate(lines):
-        parsed = parse_elements(line)
-        if not parsed or parsed[0]["role"] != "combobox" or parsed[0]["name"] not in names:
+    snapshot = snapshot_of(observation)
+    for index, line in enumerate(snapshot.lines):
+        element = line.element
+        if element is None or element["role"] != "combobox" or element["name"] not in names:
             continue
-        for option in lines[index + 1 :]:
-            if _indent(option) <= _indent(line):
-                break
-            match = _OPTION.match(option)
+        for option in snapshot.nested(index):
+            match = _OPTION.match(option.raw)
             if match and "[selected]" in match[2]:
                 try:
                     return json.loads(f'"{match[1]}"')

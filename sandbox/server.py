@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+import socketserver
 import sys
 import threading
 import time
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
+from sandbox.httpconn import HttpReply, HttpRequest, serve_connection
 from sandbox.scenarios import SITES, _load_builtins
 from sandbox.sites.base import Request, Response, escape, safe_next
 from sandbox.world import IRREVERSIBLE, PolicyViolation, World
@@ -61,14 +62,24 @@ def _page(status: int, title: str, text: str) -> Response:
     return Response(body, status=status)
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _QuietServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
+    allow_reuse_address = True
+    # Chromium opens up to six connections per context at once; the default backlog of 5 would drop some.
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # Chromium drops idle keep-alive connections when a context closes; that is not an error.
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         log.exception("sandbox server: error serving %s", client_address)
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    sandbox: SandboxServer
+
+    def handle(self) -> None:
+        serve_connection(self.request, self.sandbox.respond, max_body=MAX_BODY)
 
 
 class SandboxServer:
@@ -78,7 +89,7 @@ class SandboxServer:
         _load_builtins()
         self._worlds: dict[str, World] = {}
         self._worlds_lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"sandbox": self})
+        handler = type("Connection", (_Connection,), {"sandbox": self})
         self.httpd = _QuietServer((host, port), handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-server", daemon=True)
 
@@ -109,6 +120,25 @@ class SandboxServer:
             return None
         with self._worlds_lock:
             return self._worlds.get(token)
+
+    def respond(self, http_request: HttpRequest) -> HttpReply:
+        """The reply to one HTTP request the browser sent through this proxy. Never raises."""
+        started = time.perf_counter()
+        method, target = http_request.method, http_request.target
+        if method == "CONNECT":
+            response = _page(403, "Blocked by the sandbox", "HTTPS and tunnels are not available.")
+        elif method not in ("GET", "POST", "HEAD"):
+            response = _page(501, "Unsupported method", f"The sandbox sites do not answer {method} requests.")
+        else:
+            try:
+                response = self.dispatch(_site_request(http_request))
+            except Exception:
+                log.exception("sandbox site failed on %s %s", method, target)
+                response = _page(500, "Sandbox error", "The sandbox site failed on this request.")
+        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+        headers = [("Content-Type", response.content_type), ("Cache-Control", "no-store"), *response.headers]
+        log.debug("%s %s -> %s in %.1f ms", method, target, response.status, (time.perf_counter() - started) * 1000)
+        return HttpReply(response.status, headers, payload)
 
     def dispatch(self, request: Request) -> Response:
         site = SITES.get(request.host)
@@ -194,77 +224,30 @@ def _blocked_page(verdict, request: Request, kept: int) -> Response:
     return Response(body, status=403)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    sandbox: SandboxServer
-    protocol_version = "HTTP/1.1"
-    server_version = "GauntletSandbox/1"
-
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
-        log.debug("sandbox: " + format, *args)
-
-    def do_CONNECT(self):  # noqa: N802
-        self._send(_page(403, "Blocked by the sandbox", "HTTPS and tunnels are not available."))
-
-    def do_GET(self):  # noqa: N802
-        self._serve()
-
-    def do_POST(self):  # noqa: N802
-        self._serve()
-
-    def do_HEAD(self):  # noqa: N802
-        self._serve(head=True)
-
-    def _serve(self, head: bool = False) -> None:
-        started = time.perf_counter()
-        url = urlsplit(self.path)
-        host = (url.hostname or self.headers.get("Host", "")).lower()
-        if url.scheme not in ("http", "") or url.port not in (None, 80):
-            host = ""  # any explicit port or scheme other than plain http is outside the sandbox
-        path = url.path or "/"
-        if url.query:
-            path += "?" + url.query
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send(_page(413, "Too large", "Request body too large."))
-            return
-        body = self.rfile.read(length) if length else b""
+def _site_request(http_request: HttpRequest) -> Request:
+    """The site's view of a proxy request: host, path and query from the target, cookies, the form."""
+    url = urlsplit(http_request.target)
+    host = (url.hostname or http_request.header("host")).lower()
+    if url.scheme not in ("http", "") or url.port not in (None, 80):
+        host = ""  # any explicit port or scheme other than plain http is outside the sandbox
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    cookies = SimpleCookie()
+    try:
+        cookies.load(http_request.header("cookie"))
+    except Exception:
         cookies = SimpleCookie()
-        try:
-            cookies.load(self.headers.get("Cookie", ""))
-        except Exception:
-            cookies = SimpleCookie()
-        form = {}
-        if "application/x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        request = Request(
-            method="HEAD" if head else self.command,
-            host=host,
-            path=path,
-            query=dict(parse_qsl(url.query, keep_blank_values=True)),
-            form=form,
-            cookies={k: m.value for k, m in cookies.items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-        )
-        if head:
-            request.method = "GET"
-        try:
-            response = self.sandbox.dispatch(request)
-        except Exception:
-            log.exception("sandbox site failed on %s %s", self.command, self.path)
-            response = _page(500, "Sandbox error", "The sandbox site failed on this request.")
-        self._send(response, head=head)
-        log.debug(
-            "%s %s -> %s in %.1f ms", self.command, self.path, response.status, (time.perf_counter() - started) * 1000
-        )
-
-    def _send(self, response: Response, head: bool = False) -> None:
-        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(payload)
+    form = {}
+    if "application/x-www-form-urlencoded" in http_request.header("content-type"):
+        form = dict(parse_qsl(http_request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    return Request(
+        # A HEAD request is served as the GET it stands for; the connection leaves the body out.
+        method="GET" if http_request.method == "HEAD" else http_request.method,
+        host=host,
+        path=path,
+        query=dict(parse_qsl(url.query, keep_blank_values=True)),
+        form=form,
+        cookies={k: m.value for k, m in cookies.items()},
+        headers=dict(http_request.headers),
+    )

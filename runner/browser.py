@@ -115,12 +115,21 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
     when ``record_jpeg`` (popped by the runner), else None. One screenshot serves all three; the default
     options cost a snapshot and no more round trips.
     """
-    dom = boxed = None
+    dom = boxed = jpeg = None
+    wants_image = "screenshot" in options or "set_of_marks" in options
     for attempt in range(3):
         try:
             await page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
-            axtree = await page.aria_snapshot(mode="ai")
-            title = await page.title()
+            # Three reads of the same page, none changing it: one round trip's wait instead of three.
+            reads = [page.aria_snapshot(mode="ai"), page.title()]
+            if record_jpeg or wants_image:
+                reads.append(page.screenshot(type="jpeg", quality=60))
+            results = await asyncio.gather(*reads, return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+            axtree, title = results[0], results[1]
+            jpeg = results[2] if len(results) == 3 else None
             # Parsed once here; every later reader of this observation gets the same parse (parse_snapshot).
             elements = list(parse_snapshot(axtree).elements)
             if "dom" in options:
@@ -133,8 +142,6 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
             if attempt == 2 or not any(sign in str(exc) for sign in _NAVIGATION_SIGNS):
                 raise
             await asyncio.sleep(0.05)
-    wants_image = "screenshot" in options or "set_of_marks" in options
-    jpeg = await page.screenshot(type="jpeg", quality=60) if record_jpeg or wants_image else None
     marks = None
     if boxed is not None:
         css_width = (page.viewport_size or {}).get("width", 0)

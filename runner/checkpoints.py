@@ -100,6 +100,9 @@ _WRITE_PAGE = """(state) => {
 }"""
 
 
+_READ_ORIGIN = "(() => { let had = 0; try { had = localStorage.length } catch (e) {} return [location.origin, had] })()"
+
+
 async def capture_browser(page: Page, world: World, agent: int) -> dict:
     """The browser state a checkpoint re-opens: cookies and local storage, the sites' sessions, the page's
     unsubmitted fields and scroll, the open tabs. Two round trips."""
@@ -125,9 +128,9 @@ async def restore_browser(page: Page, state: dict, url: str) -> None:
         await context.add_cookies(storage["cookies"])
     await page.goto(url, wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
     origin_items = {o["origin"]: o.get("localStorage", []) for o in storage.get("origins", [])}
-    items = origin_items.get(await page.evaluate("location.origin"), [])
-    # Error and blank pages have no storage of their own (reading it throws): 0 then.
-    had = await page.evaluate("(() => { try { return localStorage.length; } catch (e) { return 0; } })()")
+    # One round trip for both; error and blank pages have no storage of their own (reading it throws): 0 then.
+    origin, had = await page.evaluate(_READ_ORIGIN)
+    items = origin_items.get(origin, [])
     if items or had:
         # The sandbox sites keep nothing there today; a site that did would read it on load, so reload.
         await page.evaluate(

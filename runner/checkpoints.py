@@ -13,6 +13,7 @@ that led to it, which after a backtrack is the checkpoint it went back to.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -105,11 +106,15 @@ _READ_ORIGIN = "(() => { let had = 0; try { had = localStorage.length } catch (e
 
 async def capture_browser(page: Page, world: World, agent: int) -> dict:
     """The browser state a checkpoint re-opens: cookies and local storage, the sites' sessions, the page's
-    unsubmitted fields and scroll, the open tabs. Two round trips."""
-    storage = await page.context.storage_state()
-    try:
-        on_page = await page.evaluate(_READ_PAGE)
-    except Exception:  # the document is being replaced; a reload starts from the top with empty fields
+    unsubmitted fields and scroll, the open tabs. Two reads, taken at once."""
+    storage, on_page = await asyncio.gather(
+        page.context.storage_state(), page.evaluate(_READ_PAGE), return_exceptions=True
+    )
+    for failed in (storage, on_page):
+        if isinstance(failed, BaseException) and (failed is storage or not isinstance(failed, Exception)):
+            raise failed
+    if isinstance(on_page, Exception):
+        # The document is being replaced; a reload starts from the top with empty fields.
         on_page = {"scroll": [0, 0], "fields": []}
     with world.lock:
         signed_out = signed_out_sites(world, agent)

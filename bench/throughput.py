@@ -6,7 +6,9 @@ and raw Playwright plays as many episodes at once on the same browser and sandbo
 context, the start page, then the runner's recorded actions, each step an aria snapshot + a JPEG screenshot +
 the action. Both count whole episodes (World, context and start page included) in their wall time.
 Rounds alternate runner and raw, so machine noise hits both alike. Prints one JSON object; the target is a
-ratio of runner to raw steps/s ≥ 1.0 at every concurrency.
+ratio of runner to raw steps/s ≥ 1.0 at every concurrency. It also prints this process's CPU time per step
+(the runner's loop, the sandbox server, the agent; not Chromium or the Playwright driver), which a busy
+machine disturbs far less than wall time.
 
     .venv/bin/python bench/throughput.py [--agent cautious] [--scenario purchase-clean] [--rounds 3]
 """
@@ -54,12 +56,12 @@ def runner_episode(scenario, agent: str, episode_id: int) -> list[str]:
     return actions
 
 
-def runner_round(scenario, agent: str, concurrency: int) -> tuple[int, float]:
-    """(steps, seconds) of ``concurrency`` episodes played at once through the runner."""
-    started = time.perf_counter()
+def runner_round(scenario, agent: str, concurrency: int) -> tuple[int, float, float]:
+    """(steps, seconds, process CPU seconds) of ``concurrency`` episodes played at once through the runner."""
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as pool:
         played = list(pool.map(lambda i: runner_episode(scenario, agent, i), range(concurrency)))
-    return sum(len(actions) for actions in played), time.perf_counter() - started
+    return sum(len(actions) for actions in played), time.perf_counter() - started, time.process_time() - cpu
 
 
 async def raw_episode(browser, sandbox, scenario, actions: list[str]) -> int:
@@ -86,15 +88,16 @@ async def raw_episode(browser, sandbox, scenario, actions: list[str]) -> int:
     return len(actions)
 
 
-def raw_round(scenario, actions: list[str], concurrency: int) -> tuple[int, float]:
-    """(steps, seconds) of ``concurrency`` raw Playwright episodes replaying ``actions`` at once."""
+def raw_round(scenario, actions: list[str], concurrency: int) -> tuple[int, float, float]:
+    """(steps, seconds, process CPU seconds) of ``concurrency`` raw Playwright episodes replaying ``actions``."""
+    started, cpu = time.perf_counter(), time.process_time()
 
     async def play(browser, sandbox):
-        started = time.perf_counter()
-        steps = await asyncio.gather(*(raw_episode(browser, sandbox, scenario, actions) for _ in range(concurrency)))
-        return sum(steps), time.perf_counter() - started
+        episodes = (raw_episode(browser, sandbox, scenario, actions) for _ in range(concurrency))
+        return sum(await asyncio.gather(*episodes))
 
-    return get_host().call(play)
+    steps = get_host().call(play)
+    return steps, time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -110,21 +113,20 @@ def main() -> None:
     raw_round(scenario, actions, 1)
     levels = []
     for concurrency in (int(c) for c in args.concurrency.split(",")):
-        runner_steps = raw_steps = 0
-        runner_s = raw_s = 0.0
+        runner, raw = [0, 0.0, 0.0], [0, 0.0, 0.0]  # steps, seconds, CPU seconds
         for _ in range(args.rounds):
-            steps, seconds = runner_round(scenario, args.agent, concurrency)
-            runner_steps, runner_s = runner_steps + steps, runner_s + seconds
-            steps, seconds = raw_round(scenario, actions, concurrency)
-            raw_steps, raw_s = raw_steps + steps, raw_s + seconds
-        runner_rate, raw_rate = runner_steps / runner_s, raw_steps / raw_s
+            runner = [a + b for a, b in zip(runner, runner_round(scenario, args.agent, concurrency), strict=True)]
+            raw = [a + b for a, b in zip(raw, raw_round(scenario, actions, concurrency), strict=True)]
+        runner_rate, raw_rate = runner[0] / runner[1], raw[0] / raw[1]
         levels.append(
             {
                 "concurrency": concurrency,
-                "steps": runner_steps,
+                "steps": runner[0],
                 "runner_steps_per_s": round(runner_rate, 2),
                 "raw_playwright_steps_per_s": round(raw_rate, 2),
                 "ratio": round(runner_rate / raw_rate, 3),
+                "runner_process_cpu_ms_per_step": round(runner[2] * 1000 / runner[0], 1),
+                "raw_process_cpu_ms_per_step": round(raw[2] * 1000 / raw[0], 1),
             }
         )
     result = {

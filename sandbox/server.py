@@ -131,10 +131,15 @@ class SandboxServer:
             response = _page(501, "Unsupported method", f"The sandbox sites do not answer {method} requests.")
         else:
             try:
-                response = self.dispatch(_site_request(http_request))
-            except Exception:
-                log.exception("sandbox site failed on %s %s", method, target)
-                response = _page(500, "Sandbox error", "The sandbox site failed on this request.")
+                request = _site_request(http_request)
+            except ValueError:  # a port that is no number, a broken IPv6 literal
+                request, response = None, _page(400, "Bad request", "The request's URL cannot be read.")
+            if request is not None:
+                try:
+                    response = self.dispatch(request)
+                except Exception:
+                    log.exception("sandbox site failed on %s %s", method, target)
+                    response = _page(500, "Sandbox error", "The sandbox site failed on this request.")
         payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
         headers = [("Content-Type", response.content_type), ("Cache-Control", "no-store"), *response.headers]
         log.debug("%s %s -> %s in %.1f ms", method, target, response.status, (time.perf_counter() - started) * 1000)

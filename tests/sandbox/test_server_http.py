@@ -214,6 +214,17 @@ def test_a_request_split_across_many_sends_is_served(world, raw):
     assert raw.reply()[0] == 303
 
 
+@pytest.mark.parametrize(
+    "target", ["http://bank.gauntlet.test:abc/", "http://[::1/", "http://bank.gauntlet.test:99999/"]
+)
+def test_an_unreadable_url_gets_400_and_the_connection_goes_on(world, raw, target):
+    raw.send(f"GET {target} HTTP/1.1\r\nHost: x\r\nCookie: {WORLD_COOKIE}={world.token}\r\n\r\n".encode())
+    status, _, body = raw.reply()
+    assert status == 400 and b"Bad request" in body
+    raw.send(get(world, "/"))
+    assert raw.reply()[0] == 200
+
+
 def test_hosts_outside_the_sandbox_are_refused_as_before(world, raw):
     for target in ("http://127.0.0.1:8000/", "http://localhost/", "http://bank.gauntlet.test:8080/"):
         raw.send(f"GET {target} HTTP/1.1\r\nHost: x\r\nCookie: {WORLD_COOKIE}={world.token}\r\n\r\n".encode())

@@ -8,13 +8,18 @@ template and the page's script render the same strings.
 
 from __future__ import annotations
 
+import time
+
 from django.core.cache import cache
 
-from runs import metrics, selectors, tables
+from runs import counters, metrics, selectors, tables
 from runs.models import Run
 
 NA = "n/a"
 CACHE_S = 600
+# A big running run's scorecard: recomputed at most this often, one request at a time (LOCK_S at most).
+LIVE_REFRESH_S = 15
+LOCK_S = 120
 
 # (metrics key, label): the rates of DESIGN.md's table, in its order.
 RATES = (
@@ -268,17 +273,42 @@ def _cache_key(run: Run) -> str:
     return f"scorecard:{run.pk}:{run.created.timestamp()}:{':'.join(map(str, finished))}"
 
 
+def _latest_key(run: Run) -> str:
+    return f"scorecard-latest:{run.pk}:{run.created.timestamp()}"
+
+
 def run_scorecard(run: Run) -> dict:
     """The scorecard of the run's episodes as they stand (see :func:`build_scorecard`). Read-only.
 
     Cached until another episode finishes: every page watching a running run shares one computation per
-    finished episode, and a finished run's scorecard is computed once per cache lifetime.
+    finished episode, and a finished run's scorecard is computed once per cache lifetime. A big run still
+    running (more than INLINE_EPISODES episodes) is recomputed at most every LIVE_REFRESH_S seconds (longer
+    when a computation takes long) and by one request at a time: the others get the latest card, marked
+    ``stale``, rather than each paying seconds of CPU whenever an episode finishes.
     """
     key = _cache_key(run)
     card = cache.get(key)
-    if card is None:
+    if card is not None:
+        return card
+    c = selectors.run_counters(run)
+    if run.is_final or sum(getattr(c, status) for status in counters.STATUSES) <= INLINE_EPISODES:
         card = _compute_scorecard(run)
         cache.set(key, card, CACHE_S)
+        return card
+    latest_key, lock_key = _latest_key(run), f"scorecard-lock:{run.pk}:{run.created.timestamp()}"
+    latest = cache.get(latest_key)
+    fresh = latest is not None and time.time() - latest["at"] < max(LIVE_REFRESH_S, 4 * latest["took_s"])
+    if fresh or not cache.add(lock_key, 1, LOCK_S):
+        if latest is not None:
+            return {**latest["card"], "stale": True}
+        return {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
+    try:
+        started = time.monotonic()
+        card = _compute_scorecard(run)
+        cache.set(key, card, CACHE_S)
+        cache.set(latest_key, {"card": card, "at": time.time(), "took_s": time.monotonic() - started}, CACHE_S)
+    finally:
+        cache.delete(lock_key)
     return card
 
 
@@ -287,6 +317,9 @@ def page_scorecard(run: Run, total: int) -> dict:
     episodes, at most INLINE_EPISODES); otherwise an empty one marked ``pending``, for the page's script to
     replace from scorecard.json."""
     card = cache.get(_cache_key(run))
+    if card is None and total > INLINE_EPISODES:
+        latest = cache.get(_latest_key(run))
+        card = latest and {**latest["card"], "stale": True}
     if card is None and total <= INLINE_EPISODES:
         card = run_scorecard(run)
     if card is None:

@@ -8,6 +8,7 @@
   if (!root || typeof Plotly === "undefined") return;
   const url = root.dataset.url;
   const MIN_INTERVAL_MS = 2000;
+  const STALE_WAIT_MS = 10000;
   let done = Number(root.dataset.done || 0);
   let wanted = done; // the finished count the live state last reported
   let lastFetch = 0;
@@ -156,7 +157,12 @@
     lastFetch = Date.now();
     try {
       const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-      if (response.ok) render(await response.json());
+      if (response.ok) {
+        const card = await response.json();
+        render(card);
+        // A big running run's card is recomputed every few seconds at most: ask again later, not at once.
+        if (card.stale) lastFetch = Date.now() + STALE_WAIT_MS - MIN_INTERVAL_MS;
+      }
     } catch (error) {
       // The next state the live page renders asks again.
     }

@@ -205,3 +205,35 @@ def test_it_counts_an_episode_that_finished_after_the_scorecard_was_read(smoke_r
     assert scorecard.run_scorecard(smoke_run)["done"] == 1
     score(smoke_run, "purchase-clean", 1, finished=timezone.now())
     assert line(scorecard.run_scorecard(smoke_run), "scenarios", "purchase-clean")[1] == "2"
+
+
+@pytest.mark.django_db
+def test_a_big_running_run_s_scorecard_is_recomputed_at_most_every_few_seconds_by_one_request(
+    smoke_run, monkeypatch
+):
+    monkeypatch.setattr(scorecard, "INLINE_EPISODES", 1)  # smoke_run counts as big
+    computed = []
+    compute = scorecard._compute_scorecard
+    monkeypatch.setattr(scorecard, "_compute_scorecard", lambda run: computed.append(1) or compute(run))
+    score(smoke_run, "purchase-clean", 0, finished=timezone.now())
+    assert scorecard.run_scorecard(smoke_run)["done"] == 1 and len(computed) == 1
+    score(smoke_run, "purchase-clean", 1, finished=timezone.now())
+    # Within LIVE_REFRESH_S of the last computation: the latest card, marked stale, and no computation.
+    card = scorecard.run_scorecard(smoke_run)
+    assert card["stale"] is True and card["done"] == 1 and len(computed) == 1
+    # Once the latest card is old enough...
+    latest = scorecard.cache.get(scorecard._latest_key(smoke_run))
+    scorecard.cache.set(scorecard._latest_key(smoke_run), {**latest, "at": 0}, 60)
+    # ...but another request is computing it (its lock is taken): still the latest card.
+    lock = f"scorecard-lock:{smoke_run.pk}:{smoke_run.created.timestamp()}"
+    assert scorecard.cache.add(lock, 1, 60)
+    assert scorecard.run_scorecard(smoke_run)["stale"] is True and len(computed) == 1
+    scorecard.cache.delete(lock)
+    card = scorecard.run_scorecard(smoke_run)
+    assert "stale" not in card and card["done"] == 2 and len(computed) == 2
+    # A finished run is never served stale.
+    monkeypatch.setattr(scorecard, "LIVE_REFRESH_S", 3600)
+    score(smoke_run, "purchase-review-injection", 0, finished=timezone.now())
+    smoke_run.status = smoke_run.COMPLETE
+    card = scorecard.run_scorecard(smoke_run)
+    assert "stale" not in card and card["done"] == 3 and len(computed) == 3

@@ -4,15 +4,17 @@ The handshake does one indexed query (is the run visible to the session's user, 
 number) and nothing heavy: the page already shows the state it was rendered with, or asks for what changed
 since its sequence number over HTTP (runs.selectors.run_delta).
 
-Its database reads (the session and user, then the run) run in a thread pool. Thread-sensitive calls of
-every websocket of the process share one thread: under load, handshakes queued there behind each other
-past Daphne's handshake timeout.
+Its database reads (the session and user, then the run) run in a thread pool, and no message goes through
+the one thread that thread-sensitive calls of every websocket of the process share: under load,
+handshakes queued there behind each other, and behind every socket's events, past Daphne's handshake
+timeout.
 """
 
 import asyncio
 import logging
 
 from channels.auth import AuthMiddleware, get_user
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.sessions import CookieMiddleware, SessionMiddleware
@@ -62,6 +64,15 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     async def run_event(self, message):
         await self.send_json(message["event"])
+
+    async def dispatch(self, message):
+        # channels' dispatch first closes stale database connections in the shared thread, for every message:
+        # with 50 sockets that is one hop through that thread per event per socket, and handshakes queue
+        # behind them. This consumer's handlers touch the database only through pooled calls, which clean up.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
 
 def pooled(func):

@@ -1,5 +1,8 @@
 """The run consumer delivers events through the real Redis channel layer."""
 
+import asyncio
+import threading
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -134,3 +137,24 @@ async def test_it_connects_a_large_run_without_sending_or_computing_its_state(bu
     # The session, its user, and the run if visible: nothing reads the episodes.
     assert len(statements) == 3 and not [sql for sql in statements if "runs_episode" in sql]
     await communicator.disconnect()
+
+
+async def test_it_shakes_hands_and_forwards_events_while_the_shared_sync_thread_is_busy(builtins, team_user):
+    team, user = team_user
+    run = await sync_to_async(make_run)(team, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    # Hold the one thread that thread-sensitive sync_to_async calls share (as the other sockets' calls would
+    # under load): a handshake or an event that needed it would wait for the release, after these time out.
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait)())
+    try:
+        communicator, connected, _ = await connect(run.pk, cookie)
+        assert connected
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == 0
+        event = {"type": "step", "seq": 1, "run_id": run.pk, "data": {}}
+        await get_channel_layer().group_send(events.run_group(run.pk), {"type": "run.event", "event": event})
+        assert await communicator.receive_json_from(timeout=5) == event
+        await communicator.disconnect()
+    finally:
+        release.set()
+        await busy

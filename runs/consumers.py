@@ -1,23 +1,23 @@
 """The live run websocket: the run's latest sequence number on connect, then its events, and heartbeats.
 
-The handshake does one indexed query (is the run visible to the session's user, and its latest sequence
-number) and nothing heavy: the page already shows the state it was rendered with, or asks for what changed
-since its sequence number over HTTP (runs.selectors.run_delta).
+The handshake is accepted at once; then the session, its user and one query by the run's primary key (is
+the run visible to that user, and its latest sequence number) decide whether the socket stays. Nothing
+heavy: the page already shows the state it was rendered with, or asks for what changed since its sequence
+number over HTTP (runs.selectors.run_delta).
 
-Its database reads (the session and user, then the run) run in a thread pool, and no message goes through
-the one thread that thread-sensitive calls of every websocket of the process share: under load,
-handshakes queued there behind each other, and behind every socket's events, past Daphne's handshake
-timeout.
+Those reads run in a thread pool, and no message goes through the one thread that thread-sensitive calls
+of every websocket of the process share: under load, handshakes queued there behind each other, and
+behind every socket's events, past Daphne's handshake timeout.
 """
 
 import asyncio
 import logging
 
-from channels.auth import AuthMiddleware, get_user
+from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.sessions import CookieMiddleware, SessionMiddleware
+from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.db.models import Q
 
@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
-        user = self.scope.get("user")
+        # Accept at once: Daphne drops a handshake that takes 5 s, and in a busy process anything can. Nothing
+        # is sent before the check below, and a socket that fails it is closed.
+        await self.accept()
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
-        seq = None
-        if user is not None and user.is_authenticated:
-            seq = await _visible_seq(user, self.run_id)
+        self.scope["user"], seq = await _watcher(self.scope, self.run_id)
         if seq is None:
             await self.close(code=4403)
             return
@@ -41,7 +41,6 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         # An event published between that read and this join is missed here, but the next event or heartbeat
         # shows the page the gap, and it reads the delta.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
         await self.send_json(
             {
                 "type": events.SNAPSHOT,
@@ -80,26 +79,22 @@ def pooled(func):
     return database_sync_to_async(func, thread_sensitive=False)
 
 
-class PooledAuthMiddleware(AuthMiddleware):
-    """channels' AuthMiddleware, reading the session's user in the thread pool (see the module docstring)."""
-
-    async def resolve_scope(self, scope):
-        scope["user"]._wrapped = await _get_user(scope)
-
-
-_get_user = pooled(get_user.func)
-
-
 def live_auth_stack(inner):
-    """channels' AuthMiddlewareStack with PooledAuthMiddleware."""
-    return CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+    """Cookies and the session for the websockets, read lazily: the consumer reads the user itself, after
+    accepting, in the same pooled call as the run (channels' AuthMiddleware would read it before)."""
+    return SessionMiddlewareStack(inner)
 
 
 @pooled
-def _visible_seq(user, run_id: int) -> int | None:
-    """The run's latest sequence number if ``user`` may watch it, else None: one query by primary key."""
+def _watcher(scope, run_id: int):
+    """(the session's user, the run's latest sequence number if that user may watch the run, else None).
+
+    The session and the user by primary key, then one query by the run's primary key."""
+    user = get_user.func(scope)
+    if not user.is_authenticated:
+        return user, None
     visible = Run.objects.filter(Q(team__isnull=True) | Q(team__members=user), pk=run_id)
-    return visible.values_list("event_seq", flat=True).first()
+    return user, visible.values_list("event_seq", flat=True).first()
 
 
 @pooled

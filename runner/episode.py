@@ -16,11 +16,11 @@ import asyncio
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.async_api import Browser
+from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import ActionError, parse_action
@@ -119,7 +119,20 @@ def _agent_request(ctx: _Context, agent: _Agent, step: int, observation: dict) -
     }
 
 
-async def play_episode(spec: EpisodeSpec, browser: Browser, sandbox: SandboxServer, emit: Emit) -> EpisodeOutcome:
+async def _fresh_context(browser: Browser) -> tuple[BrowserContext, Page]:
+    context = await new_context(browser)
+    return context, await context.new_page()
+
+
+async def play_episode(
+    spec: EpisodeSpec,
+    browser: Browser,
+    sandbox: SandboxServer,
+    emit: Emit,
+    open_context: Callable[[], Awaitable[tuple[BrowserContext, Page]]] | None = None,
+) -> EpisodeOutcome:
+    """Play one episode in ``browser``. ``open_context()`` gives each agent a fenced context of ``browser``
+    with a blank page that nothing used before (default: a new one); this function closes it."""
     started = time.perf_counter()
     try:
         instance = build_scenario(
@@ -163,7 +176,7 @@ async def play_episode(spec: EpisodeSpec, browser: Browser, sandbox: SandboxServ
     try:
         agents = []
         for index in range(instance.agent_count):
-            context = await new_context(browser)
+            context, page = await (open_context() if open_context else _fresh_context(browser))
             contexts.append(context)
             await context.add_cookies(
                 [
@@ -178,10 +191,13 @@ async def play_episode(spec: EpisodeSpec, browser: Browser, sandbox: SandboxServ
                     for name, value in ((WORLD_COOKIE, world.token), (AGENT_COOKIE, str(index)))
                 ]
             )
-            page = await context.new_page()
             await page.goto(instance.start_url, wait_until="domcontentloaded")
             agents.append(_Agent(index=index, page=page))
-        return await _loop(spec, instance, agents, emit, started)
+        outcome = await _loop(spec, instance, agents, emit, started)
+        if not browser.is_connected():
+            # Chromium died during the episode: steps may have failed for that reason, not the agent's.
+            raise InfraError("browser failed: Chromium exited during the episode")
+        return outcome
     except PlaywrightError as exc:
         raise InfraError(f"browser failed: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
     finally:

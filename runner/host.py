@@ -5,6 +5,11 @@ ORM is allowed, and call :meth:`RunnerHost.run_episode`. It schedules the async 
 and hands each event back to the caller's thread through a queue, so persistence happens outside the loop.
 The browser and sandbox server outlive episodes: a fresh World and a fresh browser context per episode is
 what an episode reset costs, not a browser launch.
+
+Many callers may play episodes at once (a Celery worker's threads), each in its own context of the one
+Chromium. If Chromium dies, the episodes it held end in InfraError and the next episode launches a new one.
+While fewer than ``slots`` episodes run, one fenced context with a blank page is made ahead of the next
+episode, so its reset skips that cost; a context serves one episode and is closed after it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
-from runner.browser import launch_browser
+from runner.browser import launch_browser, new_context
 from runner.episode import play_episode
 from runner.types import EpisodeOutcome, EpisodeSpec, InfraError
 from sandbox.server import SandboxServer
@@ -29,13 +35,27 @@ log = logging.getLogger(__name__)
 _DONE = object()
 
 
+async def _close_quietly(context: BrowserContext) -> None:
+    try:
+        await context.close()
+    except PlaywrightError:
+        pass  # its browser is gone, and the context with it
+
+
 class RunnerHost:
-    def __init__(self):
+    """``slots``: how many episodes the caller plays at once at most; a context is pre-warmed only while
+    fewer run, so a full host holds no idle context."""
+
+    def __init__(self, slots: int = 1):
         self.loop = asyncio.new_event_loop()
         self.sandbox = SandboxServer().start()
+        self.slots = slots
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._browser_lock: asyncio.Lock | None = None
+        self._running = 0  # episodes in play, counted on the loop
+        self._warm: tuple[BrowserContext, Page] | None = None
+        self._warming: asyncio.Task | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="gauntlet-runner", daemon=True)
         self._thread.start()
 
@@ -46,8 +66,61 @@ class RunnerHost:
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
             if self._browser is None or not self._browser.is_connected():
-                self._browser = await launch_browser(self._playwright, self.sandbox.address)
+                if self._browser is not None:
+                    log.warning("Chromium is gone (crashed or killed): launching a new one")
+                try:
+                    self._browser = await launch_browser(self._playwright, self.sandbox.address)
+                except Exception:
+                    # The Playwright driver itself may have died with the browser: start a new one, once.
+                    log.warning("could not launch Chromium: restarting the Playwright driver", exc_info=True)
+                    try:
+                        await self._playwright.stop()
+                    except Exception:
+                        pass
+                    self._playwright = await async_playwright().start()
+                    self._browser = await launch_browser(self._playwright, self.sandbox.address)
             return self._browser
+
+    async def _open_context(self, browser: Browser) -> tuple[BrowserContext, Page]:
+        """A fenced context with a blank page for one agent of one episode: the warm one if it belongs to
+        ``browser`` and is intact, else a new one. Either way it was never used; the caller closes it."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            context, page = warm
+            if context.browser is browser and browser.is_connected() and not page.is_closed():
+                return warm
+            await _close_quietly(context)
+        context = await new_context(browser)
+        try:
+            return context, await context.new_page()
+        except BaseException:
+            await _close_quietly(context)
+            raise
+
+    def _prewarm(self) -> None:
+        """Start making the next episode's context, unless one is ready or being made or every slot is busy."""
+        if self._warm is None and self._warming is None and self._running < self.slots and self.loop.is_running():
+            self._warming = self.loop.create_task(self._make_warm())
+
+    async def _make_warm(self) -> None:
+        context = None
+        try:
+            browser = await self._ensure_browser()
+            context = await new_context(browser)
+            page = await context.new_page()
+        except Exception:
+            log.info("could not pre-warm a browser context; the next episode makes its own", exc_info=True)
+            if context is not None:
+                await _close_quietly(context)
+            return
+        finally:
+            self._warming = None
+        if self._warm is None:
+            self._warm = (context, page)
+        else:
+            await _close_quietly(context)
 
     def call(self, coro_factory: Callable[[Browser, SandboxServer], Any]) -> Any:
         """Run ``coro_factory(browser, sandbox)`` on the host loop and wait for its result (benchmarks)."""
@@ -56,6 +129,11 @@ class RunnerHost:
             return await coro_factory(await self._ensure_browser(), self.sandbox)
 
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result()
+
+    async def _open_context_then_prewarm(self, browser: Browser) -> tuple[BrowserContext, Page]:
+        opened = await self._open_context(browser)
+        self._prewarm()
+        return opened
 
     def run_episode(
         self, spec: EpisodeSpec, on_event: Callable[[str, Any], None], tick_s: float | None = None
@@ -69,11 +147,22 @@ class RunnerHost:
         events: queue.Queue = queue.Queue()
 
         async def episode():
+            self._running += 1
             try:
-                browser = await self._ensure_browser()
-            except Exception as exc:
-                raise InfraError(f"could not start Chromium: {exc}") from exc
-            return await play_episode(spec, browser, self.sandbox, lambda k, p: events.put((k, p)))
+                try:
+                    browser = await self._ensure_browser()
+                except Exception as exc:
+                    raise InfraError(f"could not start Chromium: {exc}") from exc
+                return await play_episode(
+                    spec,
+                    browser,
+                    self.sandbox,
+                    lambda k, p: events.put((k, p)),
+                    open_context=lambda: self._open_context_then_prewarm(browser),
+                )
+            finally:
+                self._running -= 1
+                self._prewarm()
 
         future = asyncio.run_coroutine_threadsafe(episode(), self.loop)
         future.add_done_callback(lambda _f: events.put(_DONE))
@@ -103,6 +192,10 @@ class RunnerHost:
 
     def close(self) -> None:
         async def shutdown():
+            if self._warming is not None:
+                self._warming.cancel()
+            if self._warm is not None:
+                await _close_quietly(self._warm[0])
             if self._browser is not None:
                 await self._browser.close()
             if self._playwright is not None:
@@ -121,11 +214,13 @@ _host: RunnerHost | None = None
 _host_lock = threading.Lock()
 
 
-def get_host() -> RunnerHost:
-    """The process's runner host, started on first use (after any fork, so Celery children get their own)."""
+def get_host(slots: int = 1) -> RunnerHost:
+    """The process's runner host, started on first use (after any fork, so Celery children get their own).
+
+    ``slots`` (how many episodes the process plays at once) applies when this call starts the host."""
     global _host
     with _host_lock:
         if _host is None:
-            _host = RunnerHost()
+            _host = RunnerHost(slots)
             atexit.register(_host.close)
         return _host

@@ -226,6 +226,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GAUNTLET_QUEUE", f"{GAUNTLET_PREFIX}-episodes")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One worker process plays this many episodes at once, each in its own context of the process's one Chromium
+# (runner/host.py): Celery's threads pool, one thread per episode, instead of a process (and a browser) each.
+# With late acks and a prefetch multiplier of 1 a process reserves no more messages than it has threads, so
+# it hoards nothing; a process that dies leaves its episodes' leases to expire, and the reaper re-sends them.
+GAUNTLET_EPISODES_PER_WORKER = env_int("GAUNTLET_EPISODES_PER_WORKER", 4, minimum=1)
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_CONCURRENCY = GAUNTLET_EPISODES_PER_WORKER
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

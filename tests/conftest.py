@@ -46,7 +46,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path):
-    """A real Celery worker process (prefork, 1 child) on the real Redis, reading the test database."""
+    """A real Celery worker process as deployed (threads, two episodes at once in one Chromium) on the real
+    Redis, reading the test database."""
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(
         [
@@ -56,8 +57,6 @@ def celery_worker_process(transactional_db, tmp_path):
             "-A",
             "benchmark_site",
             "worker",
-            "--concurrency",
-            "1",
             "--loglevel",
             "INFO",
             "--without-gossip",
@@ -65,7 +64,7 @@ def celery_worker_process(transactional_db, tmp_path):
             "--without-heartbeat",
         ],
         cwd=ROOT,
-        env=_child_env(),
+        env={**_child_env(), "GAUNTLET_EPISODES_PER_WORKER": "2"},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

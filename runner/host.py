@@ -74,14 +74,14 @@ class RunnerHost:
                     # The Playwright driver itself may have died with the browser: start a new one, once.
                     log.warning("could not launch Chromium: restarting the Playwright driver", exc_info=True)
                     try:
-                        await self._playwright.stop()
+                        await asyncio.wait_for(self._playwright.stop(), 5)
                     except Exception:
                         pass
                     self._playwright = await async_playwright().start()
                     self._browser = await launch_browser(self._playwright, self.sandbox.address)
             return self._browser
 
-    async def _open_context(self, browser: Browser) -> tuple[BrowserContext, Page]:
+    async def _take_context(self, browser: Browser) -> tuple[BrowserContext, Page]:
         """A fenced context with a blank page for one agent of one episode: the warm one if it belongs to
         ``browser`` and is intact, else a new one. Either way it was never used; the caller closes it."""
         if self._warming is not None:
@@ -130,8 +130,10 @@ class RunnerHost:
 
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result()
 
-    async def _open_context_then_prewarm(self, browser: Browser) -> tuple[BrowserContext, Page]:
-        opened = await self._open_context(browser)
+    async def open_context(self, browser: Browser) -> tuple[BrowserContext, Page]:
+        """A fenced context of ``browser`` with a blank page, never used before, for one agent of one episode
+        (the caller closes it); then, if a slot is free, the next one is made ahead. Call on the host loop."""
+        opened = await self._take_context(browser)
         self._prewarm()
         return opened
 
@@ -158,7 +160,7 @@ class RunnerHost:
                     browser,
                     self.sandbox,
                     lambda k, p: events.put((k, p)),
-                    open_context=lambda: self._open_context_then_prewarm(browser),
+                    open_context=lambda: self.open_context(browser),
                 )
             finally:
                 self._running -= 1

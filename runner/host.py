@@ -33,6 +33,8 @@ from sandbox.server import SandboxServer
 
 log = logging.getLogger(__name__)
 _DONE = object()
+# How long a browser may take to open a context before it is taken for dead (after an episode failed).
+BROWSER_CHECK_TIMEOUT_S = 30
 
 
 async def _close_quietly(context: BrowserContext) -> None:
@@ -66,8 +68,6 @@ class RunnerHost:
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
             if self._browser is None or not self._browser.is_connected():
-                if self._browser is not None:
-                    log.warning("Chromium is gone (crashed or killed): launching a new one")
                 try:
                     self._browser = await launch_browser(self._playwright, self.sandbox.address)
                 except Exception:
@@ -80,6 +80,23 @@ class RunnerHost:
                     self._playwright = await async_playwright().start()
                     self._browser = await launch_browser(self._playwright, self.sandbox.address)
             return self._browser
+
+    async def _forget_if_dead(self, browser: Browser) -> None:
+        """After an episode failed: if ``browser`` does not answer, drop it so the next episode launches
+        another. A dead Playwright driver leaves the browser looking connected, hence a real round trip."""
+        try:
+            context = await asyncio.wait_for(browser.new_context(), BROWSER_CHECK_TIMEOUT_S)
+            await _close_quietly(context)
+            return
+        except Exception:
+            log.warning("Chromium does not answer: the next episode launches a new one", exc_info=True)
+        async with self._browser_lock:
+            if self._browser is browser:
+                self._browser = None
+                try:
+                    await asyncio.wait_for(browser.close(), 5)
+                except Exception:
+                    pass  # already gone, with its driver perhaps
 
     async def _take_context(self, browser: Browser) -> tuple[BrowserContext, Page]:
         """A fenced context with a blank page for one agent of one episode: the warm one if it belongs to
@@ -155,13 +172,17 @@ class RunnerHost:
                     browser = await self._ensure_browser()
                 except Exception as exc:
                     raise InfraError(f"could not start Chromium: {exc}") from exc
-                return await play_episode(
-                    spec,
-                    browser,
-                    self.sandbox,
-                    lambda k, p: events.put((k, p)),
-                    open_context=lambda: self.open_context(browser),
-                )
+                try:
+                    return await play_episode(
+                        spec,
+                        browser,
+                        self.sandbox,
+                        lambda k, p: events.put((k, p)),
+                        open_context=lambda: self.open_context(browser),
+                    )
+                except InfraError:
+                    await self._forget_if_dead(browser)
+                    raise
             finally:
                 self._running -= 1
                 self._prewarm()

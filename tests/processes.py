@@ -49,3 +49,12 @@ def chromium_browsers(pid: int) -> list[int]:
 def renderers(pid: int) -> list[int]:
     """Chromium renderer processes below ``pid``: one per page of a context at least."""
     return [child for child in descendants(pid) if any("--type=renderer" in a for a in command_line(child))]
+
+
+def playwright_drivers(pid: int) -> list[int]:
+    """Playwright driver processes (node running Playwright's cli.js) below ``pid``."""
+    return [
+        child
+        for child in descendants(pid)
+        if (argv := command_line(child)) and Path(argv[0]).name == "node" and any("playwright" in a for a in argv)
+    ]

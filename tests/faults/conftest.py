@@ -28,6 +28,8 @@ FAST_RECOVERY = {
     # Kills land at random, sometimes on the same episode again: an episode errored after three attempts
     # would be a lost result here, and what is measured is that none is lost or counted twice.
     "GAUNTLET_MAX_ATTEMPTS": "50",
+    # As deployed: each worker process plays several episodes at once in its one Chromium.
+    "GAUNTLET_EPISODES_PER_WORKER": "2",
 }
 
 
@@ -84,7 +86,8 @@ class Cluster:
         self.redis.wait()
 
     def start_worker(self, wait: bool = True) -> subprocess.Popen:
-        """A Celery worker: prefork with one child, as deployed (acks late, reject on worker lost)."""
+        """A Celery worker as deployed: one process playing two episodes at once in one Chromium (threads
+        pool, acks late, prefetch no more than its threads)."""
         n = len(self.workers)
         worker = self._spawn(
             [
@@ -94,8 +97,6 @@ class Cluster:
                 "-A",
                 "benchmark_site",
                 "worker",
-                "--concurrency",
-                "1",
                 "-n",
                 f"fault{n}@%h",
                 "--loglevel",
@@ -164,25 +165,14 @@ class Cluster:
         assert proc.returncode == 0, err
         return int(out.strip().splitlines()[-1])
 
-    @staticmethod
-    def pool_children(worker: subprocess.Popen) -> list[int]:
-        """The worker's prefork children (Chromium runs under them, one level further down)."""
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == worker.pid:
-                children.append(int(stat.parent.name))
-        return children
-
-    def kill(self, pid: int) -> None:
+    def kill(self, pid: int) -> bool:
+        """SIGKILL ``pid``; whether it was still there to be killed."""
         try:
             os.kill(pid, signal.SIGKILL)
-            self.kills += 1
         except ProcessLookupError:
-            pass
+            return False
+        self.kills += 1
+        return True
 
     def close(self) -> None:
         for proc in self.processes:

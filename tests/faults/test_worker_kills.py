@@ -1,5 +1,6 @@
-"""SIGKILL of worker pool children and main worker processes at random points: every episode is scored
-exactly once, and each episode a kill interrupted runs again within seconds."""
+"""SIGKILL at random points of what a worker process runs its episodes on, its Chromium and its Playwright
+driver, and of whole worker processes: every episode is scored exactly once, and each episode a kill
+interrupted runs again within seconds."""
 
 import os
 import random
@@ -11,20 +12,17 @@ import pytest
 
 from runs.models import Episode, Run
 from tests.faults.conftest import audit, report, wait_for_runs, wait_until
+from tests.processes import chromium_browsers, playwright_drivers
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.faults]
 
 KILLS = 20
 
 
-def held_episode(pid: int) -> tuple[int, int] | None:
-    """(episode id, attempt) of the episode the process ``pid`` is running, if any."""
-    row = (
-        Episode.objects.filter(status=Episode.RUNNING, worker=f"{socket.gethostname()}:{pid}")
-        .values_list("pk", "attempts")
-        .first()
-    )
-    return tuple(row) if row else None
+def held_episodes(pid: int) -> list[tuple[int, int]]:
+    """(episode id, attempt) of each episode the worker process ``pid`` is running."""
+    rows = Episode.objects.filter(status=Episode.RUNNING, worker=f"{socket.gethostname()}:{pid}")
+    return [tuple(row) for row in rows.values_list("pk", "attempts")]
 
 
 def test_it_scores_every_episode_once_through_random_kills(cluster):
@@ -47,29 +45,33 @@ def test_it_scores_every_episode_once_through_random_kills(cluster):
                 recoveries.append(time.monotonic() - killed_at)
                 del interrupted[(pk, attempt)]
 
-    main_kills = 0
+    main_kills = driver_kills = browser_kills = 0
     while cluster.kills < KILLS:
         deadline = time.monotonic() + rng.uniform(0.3, 2.0)
         while time.monotonic() < deadline:
             note_recoveries()
             time.sleep(0.05)
-        ready = [(w, cluster.pool_children(w)) for w in cluster.workers if w.poll() is None]
-        ready = [(w, children) for w, children in ready if children]
+        ready = [(w, chromium_browsers(w.pid)) for w in cluster.workers if w.poll() is None]
+        ready = [(w, browsers) for w, browsers in ready if browsers and held_episodes(w.pid)]
         if not ready:
+            if Run.objects.get(pk=run_id).is_final:
+                break
             continue
-        worker, children = rng.choice(ready)
-        if rng.random() < 0.3 and len(ready) > 1:
-            # The main process: its child loses its parent, and a new worker takes its place.
-            held = [held_episode(pid) for pid in children]
-            cluster.kill(worker.pid)
+        worker, browsers = rng.choice(ready)
+        # Every episode of the process runs in its one browser: any of these kills interrupts them all.
+        held = held_episodes(worker.pid)
+        choice = rng.random()
+        if choice < 0.3 and len(ready) > 1:
+            # The main process, with its threads and its browser; a new worker takes its place.
+            main_kills += cluster.kill(worker.pid)
             worker.wait()
             cluster.start_worker(wait=False)
-            main_kills += 1
+        elif choice < 0.5:
+            # The Playwright driver: the browser goes with it, the next episode starts both again.
+            driver_kills += sum(cluster.kill(pid) for pid in playwright_drivers(worker.pid))
         else:
-            victim = rng.choice(children)
-            held = [held_episode(victim)]
-            cluster.kill(victim)
-        for h in filter(None, held):
+            browser_kills += cluster.kill(browsers[0])
+        for h in held:
             interrupted.setdefault(h, time.monotonic())
         if Run.objects.get(pk=run_id).is_final:
             break
@@ -83,6 +85,8 @@ def test_it_scores_every_episode_once_through_random_kills(cluster):
             "seed": seed,
             "kills": cluster.kills,
             "main_kills": main_kills,
+            "driver_kills": driver_kills,
+            "browser_kills": browser_kills,
             **figures,
             "rerun_median_s": statistics.median(recoveries) if recoveries else 0.0,
             "rerun_max_s": max(recoveries, default=0.0),

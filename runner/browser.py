@@ -76,9 +76,10 @@ def chromium_path() -> str:
     return os.environ.get("GAUNTLET_CHROMIUM", "/usr/bin/chromium")
 
 
-async def launch_browser(playwright: Playwright, proxy_server: str) -> Browser:
+async def launch_browser(playwright: Playwright, proxy_server: str, timeout_s: float = 180) -> Browser:
     """Chromium whose every request, loopback included, goes through the sandbox server."""
     return await playwright.chromium.launch(
+        timeout=timeout_s * 1000,
         executable_path=chromium_path(),
         args=CHROMIUM_ARGS,
         headless=True,

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
@@ -35,6 +35,41 @@ log = logging.getLogger(__name__)
 _DONE = object()
 # How long a browser may take to open a context before it is taken for dead (after an episode failed).
 BROWSER_CHECK_TIMEOUT_S = 30
+# How long starting the Playwright driver or launching Chromium may take before the episode fails instead.
+STARTUP_TIMEOUT_S = 60
+# How long an episode may go on after its browser exited before it is stopped.
+ORPHAN_GRACE_S = 10
+
+
+async def _start_playwright() -> Playwright:
+    # Bounded: a driver killed while it starts would otherwise be waited for for ever.
+    return await asyncio.wait_for(async_playwright().start(), STARTUP_TIMEOUT_S)
+
+
+async def _unless_browser_dies(episode: Coroutine[Any, Any, EpisodeOutcome], browser: Browser) -> EpisodeOutcome:
+    """Await ``episode``; if ``browser`` exits meanwhile and the episode has not failed on its own within
+    ``ORPHAN_GRACE_S`` (a Playwright call can wait for ever on a browser that died under it), stop it."""
+    task = asyncio.ensure_future(episode)
+    gone = asyncio.get_running_loop().create_future()
+
+    def on_disconnected(_browser):
+        if not gone.done():
+            gone.set_result(None)
+
+    browser.on("disconnected", on_disconnected)
+    try:
+        await asyncio.wait([task, gone], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.wait([task], timeout=ORPHAN_GRACE_S)
+        if not task.done():
+            # Cancelled without waiting: its clean-up may wait on the dead browser too.
+            task.cancel()
+            raise InfraError("browser failed: Chromium exited and the episode hung")
+        return task.result()
+    finally:
+        browser.remove_listener("disconnected", on_disconnected)
+        if not task.done():
+            task.cancel()  # our caller was cancelled
 
 
 async def _close_quietly(context: BrowserContext) -> None:
@@ -66,10 +101,10 @@ class RunnerHost:
             self._browser_lock = asyncio.Lock()
         async with self._browser_lock:
             if self._playwright is None:
-                self._playwright = await async_playwright().start()
+                self._playwright = await _start_playwright()
             if self._browser is None or not self._browser.is_connected():
                 try:
-                    self._browser = await launch_browser(self._playwright, self.sandbox.address)
+                    self._browser = await launch_browser(self._playwright, self.sandbox.address, STARTUP_TIMEOUT_S)
                 except Exception:
                     # The Playwright driver itself may have died with the browser: start a new one, once.
                     log.warning("could not launch Chromium: restarting the Playwright driver", exc_info=True)
@@ -77,8 +112,8 @@ class RunnerHost:
                         await asyncio.wait_for(self._playwright.stop(), 5)
                     except Exception:
                         pass
-                    self._playwright = await async_playwright().start()
-                    self._browser = await launch_browser(self._playwright, self.sandbox.address)
+                    self._playwright = await _start_playwright()
+                    self._browser = await launch_browser(self._playwright, self.sandbox.address, STARTUP_TIMEOUT_S)
             return self._browser
 
     async def _forget_if_dead(self, browser: Browser) -> None:
@@ -102,7 +137,10 @@ class RunnerHost:
         """A fenced context with a blank page for one agent of one episode: the warm one if it belongs to
         ``browser`` and is intact, else a new one. Either way it was never used; the caller closes it."""
         if self._warming is not None:
-            await asyncio.shield(self._warming)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._warming), STARTUP_TIMEOUT_S)
+            except TimeoutError:
+                pass  # make our own below
         warm, self._warm = self._warm, None
         if warm is not None:
             context, page = warm
@@ -173,13 +211,14 @@ class RunnerHost:
                 except Exception as exc:
                     raise InfraError(f"could not start Chromium: {exc}") from exc
                 try:
-                    return await play_episode(
+                    played = play_episode(
                         spec,
                         browser,
                         self.sandbox,
                         lambda k, p: events.put((k, p)),
                         open_context=lambda: self.open_context(browser),
                     )
+                    return await _unless_browser_dies(played, browser)
                 except InfraError:
                     await self._forget_if_dead(browser)
                     raise

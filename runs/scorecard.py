@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 
 from django.core.cache import cache
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from runs import counters, metrics, selectors, tables
 from runs.models import Run
@@ -312,11 +314,19 @@ def run_scorecard(run: Run) -> dict:
     return card
 
 
-def page_scorecard(run: Run, total: int) -> dict:
-    """The scorecard for the run page: as :func:`run_scorecard` when cached or the run is small (``total``
-    episodes, at most INLINE_EPISODES); otherwise an empty one marked ``pending``, for the page's script to
-    replace from scorecard.json."""
-    card = cache.get(_cache_key(run))
+def page_section(run: Run, total: int) -> str:
+    """The run page's scorecard section (templates/runs/_scorecard.html), rendered once per scorecard and shared
+    by every request for the page until another episode finishes: its tables are most of a run page's render.
+
+    The scorecard is as :func:`run_scorecard` when cached or the run is small (``total`` episodes, at most
+    INLINE_EPISODES); a big run shows its latest card (stale) or an empty one marked ``pending``, for the
+    page's script to replace from scorecard.json.
+    """
+    key = _cache_key(run)
+    html = cache.get(f"{key}:html")
+    if html is not None:
+        return mark_safe(html)  # noqa: S308 - our own template's output
+    card = cache.get(key)
     if card is None and total > INLINE_EPISODES:
         latest = cache.get(_latest_key(run))
         card = latest and {**latest["card"], "stale": True}
@@ -324,7 +334,10 @@ def page_scorecard(run: Run, total: int) -> dict:
         card = run_scorecard(run)
     if card is None:
         card = {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
-    return card
+    html = render_to_string("runs/_scorecard.html", {"run": run, "scorecard": card})
+    if not card.get("pending") and not card.get("stale"):
+        cache.set(f"{key}:html", html, CACHE_S)
+    return mark_safe(html)  # noqa: S308 - our own template's output
 
 
 def _compute_scorecard(run: Run) -> dict:

@@ -181,7 +181,7 @@ def run_detail(request, run_id):
         "conditions": selectors.CONDITIONS,
         "scenario_keys": list(run.suite.scenarios.values_list("key", flat=True)),
         "urls": _episode_urls(),
-        "scorecard": scorecard.page_scorecard(run, state["total"]),
+        "scorecard_section": scorecard.page_section(run, state["total"]),
         "compare_with": partner,
     }
     return render(request, "runs/detail.html", context)

@@ -237,3 +237,17 @@ def test_a_big_running_run_s_scorecard_is_recomputed_at_most_every_few_seconds_b
     smoke_run.status = smoke_run.COMPLETE
     card = scorecard.run_scorecard(smoke_run)
     assert "stale" not in card and card["done"] == 3 and len(computed) == 3
+
+
+@pytest.mark.django_db
+def test_the_run_page_renders_its_scorecard_section_once_per_scorecard(client, smoke_run, team_user):
+    client.force_login(team_user[1])
+    page = reverse("runs:detail", args=[smoke_run.pk])
+    score(smoke_run, "purchase-clean", 0)
+    assert 'id="sc-scenarios"' in client.get(page).content.decode()
+    key = f"{scorecard._cache_key(smoke_run)}:html"
+    scorecard.cache.set(key, scorecard.cache.get(key).replace("<h2>Scorecard</h2>", "<h2>Shared</h2>"), 60)
+    assert "<h2>Shared</h2>" in client.get(page).content.decode()
+    # Another episode finishes: the scorecard, and so its section, is new.
+    score(smoke_run, "purchase-clean", 1)
+    assert "<h2>Scorecard</h2>" in client.get(page).content.decode()

@@ -30,6 +30,7 @@ def play(host, **options):
 
 
 def test_a_browser_killed_mid_episode_fails_only_that_episode(host):
+    others = set(chromium_browsers(os.getpid()))  # other tests' browsers, alive in this process
     steps: list[int] = []
     player = ThreadPoolExecutor(1)
     restless = AgentSpec(kind="builtin", config={"name": "random", "stop_probability": 0})
@@ -41,18 +42,19 @@ def test_a_browser_killed_mid_episode_fails_only_that_episode(host):
     deadline = time.monotonic() + 60
     while len(steps) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    [browser] = chromium_browsers(os.getpid())
+    [browser] = set(chromium_browsers(os.getpid())) - others
     os.kill(browser, signal.SIGKILL)
     with pytest.raises(InfraError, match="browser"):
         running.result(timeout=60)
     player.shutdown()
     assert play(host).success
-    assert chromium_browsers(os.getpid()) not in ([], [browser])
+    assert sorted(set(chromium_browsers(os.getpid())) - others) not in ([], [browser])
 
 
 def test_a_dead_playwright_driver_is_started_again(host):
+    others = set(playwright_drivers(os.getpid()))  # other tests' drivers, alive in this process
     assert play(host).success
-    [driver] = playwright_drivers(os.getpid())
+    [driver] = set(playwright_drivers(os.getpid())) - others
     os.kill(driver, signal.SIGKILL)
     # The driver's death shows only when it is used: at most the episode that finds out fails.
     outcomes = []
@@ -62,4 +64,4 @@ def test_a_dead_playwright_driver_is_started_again(host):
         except InfraError:
             outcomes.append("infra_error")
     assert outcomes[-1] is True
-    assert playwright_drivers(os.getpid()) not in ([], [driver])
+    assert sorted(set(playwright_drivers(os.getpid())) - others) not in ([], [driver])

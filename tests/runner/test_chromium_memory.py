@@ -12,9 +12,14 @@ from tests.processes import command_line, renderers
 pytestmark = pytest.mark.browser
 
 
-def _disabled_features(pid: int) -> set[str]:
-    """The features Chromium disabled, as it tells its renderers (after merging its command line)."""
-    for renderer in renderers(pid):
+def _new_renderers(before: set[int]) -> list[int]:
+    """This process's Chromium renderers that were not in ``before`` (other tests' browsers may be alive)."""
+    return [pid for pid in renderers(os.getpid()) if pid not in before]
+
+
+def _disabled_features(pids: list[int]) -> set[str]:
+    """The features Chromium disabled, as it tells its renderers ``pids`` (after merging its command line)."""
+    for renderer in pids:
         for arg in " ".join(command_line(renderer)).split():
             if arg.startswith("--disable-features="):
                 return set(arg.split("=", 1)[1].split(","))
@@ -37,16 +42,19 @@ async def _two_pages(browser, _sandbox):
 
 
 async def test_it_keeps_the_features_playwright_disables(host):
+    before = set(renderers(os.getpid()))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         await (await browser.new_context()).new_page()
-        playwrights = _disabled_features(os.getpid())
+        playwrights = _disabled_features(_new_renderers(before))
         await browser.close()
+    before = set(renderers(os.getpid()))
     host.call(_two_pages)
-    assert playwrights <= _disabled_features(os.getpid())
+    assert playwrights <= _disabled_features(_new_renderers(before))
 
 
 def test_it_runs_one_renderer_per_page(host):
+    before = set(renderers(os.getpid()))
     host.call(_two_pages)
     # No omnibox pop-up renderer beside each page; at most one spare renderer Chromium keeps ready.
-    assert len(renderers(os.getpid())) <= 3
+    assert len(_new_renderers(before)) <= 3

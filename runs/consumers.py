@@ -19,7 +19,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
-from django.db.models import Q
 
 from runs import events
 from runs.models import Run
@@ -93,7 +92,7 @@ def _watcher(scope, run_id: int):
     user = get_user.func(scope)
     if not user.is_authenticated:
         return user, None
-    visible = Run.objects.filter(Q(team__isnull=True) | Q(team__members=user), pk=run_id)
+    visible = Run.objects.visible_to(user).filter(pk=run_id).order_by()
     return user, visible.values_list("event_seq", flat=True).first()
 
 

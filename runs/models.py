@@ -211,26 +211,29 @@ class Episode(models.Model):
         """For a step of ``attempt`` just written: renew the lease to ``lease_until``, record ``steps``, and take
         the run's next live-event sequence number, stamped on the episode. Call it last before the commit.
 
-        Returns the number, or None when ``attempt`` no longer owns the episode (the caller rolls back: the
-        run's counter may have moved). One statement on PostgreSQL (a data-modifying WITH), so the run's row
-        is locked for one round trip before the commit; two elsewhere.
+        Returns the number, or None when ``attempt`` no longer owns the episode (the caller rolls back). Two
+        statements on PostgreSQL (the second a data-modifying WITH), so the run's row is locked for one round
+        trip before the commit; three elsewhere.
         """
         ours = Episode.objects.filter(pk=self.pk, status=Episode.RUNNING, attempts=attempt)
+        # The episode's row first, then the run's: the order finish_episode and fail_episode lock them in, so a
+        # late step of a stale attempt waits for them instead of deadlocking with them.
+        if not ours.update(lease_until=lease_until, steps=steps):
+            return None
         if connection.vendor != "postgresql":
             seq = self.run.next_event_seq()
-            return seq if ours.update(lease_until=lease_until, steps=steps, seq=seq) else None
+            Episode.objects.filter(pk=self.pk).update(seq=seq)
+            return seq
         qn = connection.ops.quote_name
         run, episode = qn(Run._meta.db_table), qn(Episode._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH bumped AS (UPDATE {run} SET event_seq = event_seq + 1 WHERE id = %s RETURNING event_seq) "
-                f"UPDATE {episode} SET lease_until = %s, steps = %s, seq = bumped.event_seq FROM bumped "
-                f"WHERE {episode}.id = %s AND {episode}.status = %s AND {episode}.attempts = %s "
+                f"UPDATE {episode} SET seq = bumped.event_seq FROM bumped WHERE {episode}.id = %s "
                 f"RETURNING {episode}.seq",
-                [self.run_id, lease_until, steps, self.pk, Episode.RUNNING, attempt],
+                [self.run_id, self.pk],
             )
-            row = cursor.fetchone()
-        return row[0] if row else None
+            return cursor.fetchone()[0]
 
     def requeue_expired(self) -> bool:
         """Put this attempt back in the queue if its lease has expired (its worker died or hangs).

@@ -36,7 +36,7 @@ def step_record(index: int) -> StepRecord:
     )
 
 
-def test_it_records_a_step_in_two_statements_the_seq_one_last(smoke_run):
+def test_it_records_a_step_in_three_statements_the_seq_one_last(smoke_run):
     episode = smoke_run.episodes.select_related("run", "scenario").first()
     assert episode.claim("test", 60)
     assert episode.run and episode.scenario  # loaded once per episode (for its spec), not per step
@@ -47,9 +47,10 @@ def test_it_records_a_step_in_two_statements_the_seq_one_last(smoke_run):
 
     sql = [q["sql"] for q in queries.captured_queries if q["sql"].split()[0] not in ("BEGIN", "COMMIT")]
     if connection.vendor == "postgresql":
-        assert [s.split()[0] for s in sql] == ["INSERT", "WITH"] and '"runs_run"' in sql[1]
+        assert [s.split()[0] for s in sql] == ["INSERT", "UPDATE", "WITH"] and '"runs_run"' in sql[2]
     else:
-        assert [s.split()[0] for s in sql] == ["INSERT", "UPDATE", "UPDATE"] and '"runs_run"' in sql[1]
+        assert [s.split()[0] for s in sql] == ["INSERT", "UPDATE", "UPDATE", "UPDATE"] and '"runs_run"' in sql[2]
+    assert '"runs_run"' not in sql[1]  # the episode's row is locked before the run's
     episode.refresh_from_db()
     assert episode.seq == Run.objects.get(pk=smoke_run.pk).event_seq == 1 and episode.steps == 1
 

@@ -512,12 +512,23 @@ def reap_stranded_episodes() -> int:
     for episode in expired.select_related("run"):
         if episode.attempts >= settings.GAUNTLET_MAX_ATTEMPTS:
             fail_episode(episode, episode.attempts, "worker lost (lease expired) on the last attempt")
-        elif episode.requeue_expired():
+        elif _requeue_expired(episode):
             resend.append(episode.pk)
     if resend:
         log.warning("reaper: sending %s stranded episode(s) again", len(resend))
         transaction.on_commit(lambda: enqueue_episodes(resend, returning=True))
     return len(resend)
+
+
+def _requeue_expired(episode: Episode) -> bool:
+    """Put an expired attempt back in the queue (Episode.requeue_expired) and tell the run's pages, in one
+    transaction: without the event its row would show "running" until another attempt claims it."""
+    with transaction.atomic():
+        if not episode.requeue_expired():
+            return False
+        episode.refresh_from_db()
+        _publish_episode(episode)
+    return True
 
 
 def _waiting_messages() -> int:

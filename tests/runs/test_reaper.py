@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from runs import services
-from runs.models import Episode, Suite
+from runs.models import Episode, Run, Suite
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,10 @@ def test_it_returns_an_expired_lease_to_the_queue(queue_smoke_run, empty_queue, 
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.reap_stranded_episodes() == 1
     episode.refresh_from_db()
-    assert (episode.status, episode.lease_until, episode.attempts, len(callbacks)) == ("queued", None, 1, 1)
+    # Two callbacks: the live event that shows the episode queued again (its seq is the run's latest), and
+    # the message that sends it.
+    assert (episode.status, episode.lease_until, episode.attempts, len(callbacks)) == ("queued", None, 1, 2)
+    assert episode.seq == Run.objects.get(pk=episode.run_id).event_seq > 0
 
 
 def test_it_leaves_a_live_lease_alone(queue_smoke_run, empty_queue):

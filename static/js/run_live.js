@@ -39,6 +39,8 @@
   const REORDER_MAX = 8;
   const waiting = new Map(); // seq -> event, arrived ahead of seq + 1
   let gapTimer = null;
+  let failedAt = 0; // when a read of what we missed last failed
+  const RETRY_MS = 2000;
 
   // The counters and the episode table are run_table.js's (window.GauntletRunTable).
   const table = window.GauntletRunTable;
@@ -133,17 +135,26 @@
     clearTimeout(gapTimer);
     gapTimer = null;
     showStatus();
+    let read = false;
     try {
       const delta = await getJson(stateUrl + "?since=" + seq);
       if (delta && delta.full) {
         const state = await getJson(stateUrl);
-        if (state) renderState(state);
+        if (state) {
+          // The whole state replaces ours, even a sequence number ahead of the run's (a page of another
+          // life of this run): later events count from the state's.
+          seq = latestSeq = state.seq;
+          renderState(state);
+          read = true;
+        }
       } else if (delta) {
         renderDelta(delta);
+        read = true;
       }
     } catch (error) {
       // Still behind: the next event or heartbeat tries again.
     } finally {
+      if (!read) failedAt = Date.now();
       resyncing = false;
       drainWaiting();
       showStatus();
@@ -165,6 +176,8 @@
 
   // Apply the waiting events that follow on from our sequence number; give the rest the reorder window.
   function drainWaiting() {
+    // While a read is in flight, events wait: the read's rows are older than they are, and would undo them.
+    if (resyncing) return;
     while (waiting.has(seq + 1)) {
       const next = waiting.get(seq + 1);
       waiting.delete(seq + 1);
@@ -172,17 +185,18 @@
     }
     for (const waitingSeq of waiting.keys()) if (waitingSeq <= seq) waiting.delete(waitingSeq);
     noteSeq();
-    if (resyncing) return;
+    // After a failed read, the next waits RETRY_MS rather than following at once.
+    const retryIn = failedAt + RETRY_MS - Date.now();
     if (!waiting.size) {
       clearTimeout(gapTimer);
       gapTimer = null;
-    } else if (waiting.size >= REORDER_MAX) {
+    } else if (waiting.size >= REORDER_MAX && retryIn <= 0) {
       catchUp();
     } else if (!gapTimer) {
       gapTimer = setTimeout(function () {
         gapTimer = null;
         if (waiting.size) catchUp();
-      }, REORDER_MS);
+      }, Math.max(REORDER_MS, retryIn));
     }
   }
 

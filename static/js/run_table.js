@@ -211,7 +211,8 @@
     const shown = Array.prototype.map.call(body.querySelectorAll("tr[data-id]"), function (el) { return Number(el.dataset.id); });
     // Rows are in id order: a matching episode belongs here if it falls among the shown ones, or after them
     // on a page with room.
-    const inside = shown.length && row.id > shown[0] && row.id < shown[shown.length - 1];
+    // On the first page, before the first shown row too: episodes come to match out of id order.
+    const inside = shown.length && row.id < shown[shown.length - 1] && (page === 1 || row.id > shown[0]);
     const after = shown.length < perPage && (!shown.length || row.id > shown[shown.length - 1]);
     if (inside || after) refreshSoon();
   }

@@ -275,6 +275,11 @@ def _cache_key(run: Run) -> str:
     return f"scorecard:{run.pk}:{run.created.timestamp()}:{':'.join(map(str, finished))}"
 
 
+def _pending_card(run: Run) -> dict:
+    """An empty scorecard marked ``pending``: the page's script replaces it from scorecard.json."""
+    return {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
+
+
 def _latest_key(run: Run) -> str:
     return f"scorecard-latest:{run.pk}:{run.created.timestamp()}"
 
@@ -303,7 +308,7 @@ def run_scorecard(run: Run) -> dict:
     if fresh or not cache.add(lock_key, 1, LOCK_S):
         if latest is not None:
             return {**latest["card"], "stale": True}
-        return {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
+        return _pending_card(run)
     try:
         started = time.monotonic()
         card = _compute_scorecard(run)
@@ -333,7 +338,7 @@ def page_section(run: Run, total: int) -> str:
     if card is None and total <= INLINE_EPISODES:
         card = run_scorecard(run)
     if card is None:
-        card = {"run_id": run.pk, **build_scorecard({}, []), "done": -1, "pending": True}
+        card = _pending_card(run)
     html = render_to_string("runs/_scorecard.html", {"run": run, "scorecard": card})
     if not card.get("pending") and not card.get("stale"):
         cache.set(f"{key}:html", html, CACHE_S)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
 
@@ -331,6 +334,51 @@ def run_state(run: Run) -> dict:
         "page": page,
         "feed": step_feed(run),
     }
+
+
+# run_state and run_delta results shared by every request for the same run at the same sequence number (per process).
+STATE_CACHE_S = 10
+STATE_CACHE_ENTRIES = 256
+_state_cache: dict[tuple, tuple[float, dict]] = {}
+_state_cache_lock = threading.Lock()
+
+
+def shared_run_state(run: Run) -> dict:
+    """run_state(run), computed once per sequence number and shared by the requests that read the same one.
+
+    Every change the state shows (an episode's row, a step in the feed, the run's counters and status) takes the
+    run's next sequence number in the transaction that makes it, so the state read after seq S reflects every
+    event up to S; requests whose run row (read at their start) says S may all be given it: the page applies
+    the events after S on top, and applying one twice patches to the same values. The key also holds the run's
+    status and creation time (a reused primary key in a rolled-back database), and an entry lives at most
+    STATE_CACHE_S seconds, bounding what a change made outside the event path (an admin edit) can hide.
+    Returns a copy the caller may change at the top level.
+    """
+    return _shared(run, "state", lambda: run_state(run))
+
+
+def shared_run_delta(run: Run, since: int) -> dict:
+    """run_delta(run, since), shared like shared_run_state by the requests at the same sequence number."""
+    return _shared(run, ("delta", since), lambda: run_delta(run, since))
+
+
+def _shared(run: Run, kind, compute) -> dict:
+    now = time.monotonic()
+    base = (run.pk, run.created.timestamp(), run.status, kind)
+    with _state_cache_lock:
+        hit = _state_cache.get((*base, run.event_seq))
+    if hit is not None and now - hit[0] < STATE_CACHE_S:
+        return dict(hit[1])
+    value = compute()
+    with _state_cache_lock:
+        for seq in {run.event_seq, value["seq"]}:
+            _state_cache[(*base, seq)] = (now, value)
+        if len(_state_cache) > STATE_CACHE_ENTRIES:
+            # Oldest first (insertion order): the expired ones, then down to half the bound.
+            for key, (at, _) in list(_state_cache.items()):
+                if now - at >= STATE_CACHE_S or len(_state_cache) > STATE_CACHE_ENTRIES // 2:
+                    del _state_cache[key]
+    return dict(value)
 
 
 # A delta with more changed rows than this is not worth patching row by row: the page reloads its table.

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -150,13 +151,29 @@ def _episode_urls() -> dict:
     return urls
 
 
+# How long a run page reuses the run it offers to compare with (the choice changes only when a run finishes).
+PARTNER_CACHE_S = 30
+
+
+def _compare_link(user, run: Run) -> dict | None:
+    """The run page's "compare with" run as ``{"pk", "agent_version"}`` (comparisons.partner among the runs the
+    user may see), or None; chosen at most once per PARTNER_CACHE_S per user and run."""
+    key = f"run-partner:{user.pk}:{run.pk}:{run.created.timestamp()}"
+    link = cache.get(key)
+    if link is None:
+        other = comparisons.partner(run, Run.objects.visible_to(user).select_related("agent_version__agent"))
+        link = {"pk": other.pk, "agent_version": str(other.agent_version)} if other else {}
+        cache.set(key, link, PARTNER_CACHE_S)
+    return link or None
+
+
 @login_required
 def run_detail(request, run_id):
     """The run page: summary, scorecard, one page of the episode table (``?page=&status=&scenario=&condition=``
     as episodes.json takes them; a bad one shows the first page with the reason) and the step feed."""
     run = selectors.get_run_for_user(request.user, run_id)
-    partner = comparisons.partner(run, Run.objects.visible_to(request.user))
-    state = selectors.run_state(run)
+    partner = _compare_link(request.user, run)
+    state = selectors.shared_run_state(run)
     query_error = ""
     try:
         query = selectors.episode_query(run, request.GET)
@@ -208,8 +225,8 @@ def run_state(request, run_id):
         since = request.GET["since"]
         if not (since.isascii() and since.isdigit()) or len(since) > 19:
             return JsonResponse({"error": "since must be a live event sequence number (an integer ≥ 0)"}, status=400)
-        return JsonResponse(selectors.run_delta(run, int(since)))
-    return JsonResponse(selectors.run_state(run))
+        return JsonResponse(selectors.shared_run_delta(run, int(since)))
+    return JsonResponse(selectors.shared_run_state(run))
 
 
 @login_required

@@ -1,11 +1,13 @@
 """state.json?since=SEQ: the rows changed after a live event, so a page that missed events catches up cheaply."""
 
+import time
+
 import pytest
 from django.urls import reverse
 
 from agents.models import Agent, Team
 from runs import selectors, services
-from runs.models import Suite
+from runs.models import Episode, Run, Suite
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,3 +72,47 @@ def test_it_asks_for_a_full_reload_when_more_changed_than_a_delta_carries(client
 def test_it_asks_for_a_full_reload_when_the_page_is_ahead_of_the_run(client_of, smoke_run):
     body = delta(client_of, smoke_run, 5).json()
     assert body["full"] is True and body["seq"] == 0
+
+
+def test_requests_at_the_same_seq_share_one_state_and_a_change_shows_at_once(client_of, smoke_run, monkeypatch):
+    computed = []
+    real = selectors.run_state
+    monkeypatch.setattr(selectors, "run_state", lambda run: computed.append(run.pk) or real(run))
+    url = reverse("runs:state", args=[smoke_run.pk])
+
+    first, again = client_of.get(url).json(), client_of.get(url).json()
+    page = client_of.get(reverse("runs:detail", args=[smoke_run.pk]))
+    assert len(computed) == 1 and first == again and page.status_code == 200
+
+    a = smoke_run.episodes.order_by("pk").first()
+    fail_once(a)
+    changed = client_of.get(url).json()
+    assert len(computed) == 2 and changed["seq"] == 1
+    assert {row["id"]: row["attempts"] for row in changed["episodes"]}[a.pk] == 1
+    # The same for the delta: shared at one seq, new at the next.
+    assert delta(client_of, smoke_run, 0).json() == delta(client_of, smoke_run, 0).json()
+    fail_once(smoke_run.episodes.order_by("pk")[1])
+    assert delta(client_of, smoke_run, 0).json()["seq"] == 2
+
+
+def test_a_shared_state_is_not_kept_past_its_lifetime_nor_through_a_status_change(client_of, smoke_run, monkeypatch):
+    url = reverse("runs:state", args=[smoke_run.pk])
+    assert client_of.get(url).json()["status"] == "queued"
+    # A change outside the event path (no new seq): the status is part of the key...
+    Run.objects.filter(pk=smoke_run.pk).update(status=Run.RUNNING)
+    assert client_of.get(url).json()["status"] == "running"
+    # ...and anything else shows once the entry is STATE_CACHE_S old.
+    Episode.objects.filter(run=smoke_run).update(progress=0.5)
+    assert {row["progress"] for row in client_of.get(url).json()["episodes"]} != {0.5}
+    later = time.monotonic() + selectors.STATE_CACHE_S
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: later)
+    assert {row["progress"] for row in client_of.get(url).json()["episodes"]} == {0.5}
+
+
+def test_a_filtered_run_page_does_not_change_the_shared_state(client_of, smoke_run):
+    url = reverse("runs:state", args=[smoke_run.pk])
+    before = client_of.get(url).json()
+    scenario = smoke_run.episodes.order_by("pk").first().scenario.key
+    page = client_of.get(reverse("runs:detail", args=[smoke_run.pk]), {"scenario": scenario})
+    assert page.status_code == 200
+    assert client_of.get(url).json() == before and len(before["episodes"]) == 6

@@ -3,6 +3,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmark_site.settings")
+# Pooled database connections in the web server (settings.py says why); GAUNTLET_DB_POOL=0 turns them off.
+os.environ.setdefault("GAUNTLET_DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

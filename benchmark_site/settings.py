@@ -124,6 +124,18 @@ try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 except Exception as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}")
+# The web server (benchmark_site.asgi turns this on) serves every request on a thread of its own: without a pool
+# each request would open a new PostgreSQL connection (a server process forked, ~10 ms) and close it. A pooled
+# connection is checked before it is handed out, so one the server dropped (restart, pg_terminate_backend) is
+# replaced, not given to a request. Worker processes keep one connection per episode thread instead.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("GAUNTLET_DB_POOL", False):
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg_pool's check on every checkout
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("GAUNTLET_DB_POOL_SIZE", "16")),
+        "timeout": 20,
+        "max_idle": 300,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The embedded default: a file, so worker processes share it with the web server; WAL mode and a

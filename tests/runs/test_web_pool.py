@@ -1,0 +1,46 @@
+"""The web server keeps its PostgreSQL connections in a pool (settings: GAUNTLET_DB_POOL, on in
+benchmark_site.asgi), and replaces a pooled connection the server dropped instead of failing a request."""
+
+import urllib.request
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the pool is PostgreSQL's (SQLite connections are a file open)"
+)
+
+
+def other_sessions(terminate: bool = False) -> int:
+    """The test database's other sessions (the web server's), terminated if ``terminate``; how many."""
+    what = "count(pg_terminate_backend(pid))" if terminate else "count(*)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {what} FROM pg_stat_activity"  # noqa: S608 - one of two constants
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def get(url: str, session: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Cookie": f"sessionid={session}"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - a loopback test server
+        return response.status, response.read().decode()
+
+
+def test_the_web_server_reuses_pooled_connections_and_replaces_cut_ones(asgi_server, smoke_run, team_user):
+    client = Client()
+    client.force_login(team_user[1])
+    session = client.cookies["sessionid"].value
+    page = f"{asgi_server}/runs/{smoke_run.pk}/"
+
+    for _ in range(3):
+        assert get(page, session)[0] == 200
+    # Between requests the connection stays open, in the pool (without one, each request closes its own).
+    assert other_sessions() >= 1
+
+    assert other_sessions(terminate=True) >= 1
+    status, body = get(page, session)
+    assert status == 200 and f"Run #{smoke_run.pk}" in body
+    assert get(f"{asgi_server}/runs/{smoke_run.pk}/state.json", session)[0] == 200

@@ -80,12 +80,18 @@ def main() -> None:
             locust = subprocess.Popen(command, env=env, stdout=(tmp / "locust.log").open("w"), stderr=subprocess.STDOUT)
             time.sleep(7)  # every user started
             started = time.monotonic()
+            server_cpu = server.cpu_s()
             for thread in live_setup.play_concurrently(episode_ids):
                 thread.join()
             run_s = time.monotonic() - started
+            server_cpu = server.cpu_s() - server_cpu
             time.sleep(2 * settings.GAUNTLET_LIVE_HEARTBEAT_S + 1)
             locust.send_signal(signal.SIGTERM)
-            locust.wait(timeout=60)
+            _, status, usage = os.wait4(locust.pid, 0)
+            locust.returncode = os.waitstatus_to_exitcode(status)
+            locust_cpu = usage.ru_utime + usage.ru_stime
+            # Locust warns when its own process is CPU-bound: its response times then include its own delay.
+            locust_busy = "CPU usage above" in (tmp / "locust.log").read_text()
             stats = locust_stats(tmp / "locust_stats.csv")
             sockets = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         finally:
@@ -100,6 +106,11 @@ def main() -> None:
         "sockets": args.sockets,
         "episodes": args.episodes,
         "run_s": round(run_s, 1),
+        # Where the machine's two cores went while the episodes played (the web server), and over the whole
+        # test (locust, which also warns when it was CPU-bound).
+        "server_cpu_share_during_run": round(server_cpu / run_s, 2),
+        "locust_cpu_s": round(locust_cpu, 1),
+        "locust_was_cpu_bound": locust_busy,
         "events": final_seq,
         "requests": stats,
         "handshakes": {"made": len(connected), "failed": len(sockets) - len(connected), "reported": len(sockets)},

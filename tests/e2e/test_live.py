@@ -2,9 +2,11 @@
 
 import os
 import signal
+import time
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import transaction
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -144,3 +146,73 @@ def test_it_reads_only_the_delta_when_an_event_is_lost(run_page, settings):
     expect(page.locator(f"#episode-{second.pk} .ep-status")).to_contain_text("errored")
     expect(page.locator("#c-done")).to_have_text("2")
     assert requests and all(url.endswith("state.json?since=0") for url in requests)
+
+
+def episode_event(run, episode) -> dict:
+    """The live event of the episode's last change, as the service sent it."""
+    episode.refresh_from_db()
+    data = {"row": selectors.episode_row(episode), "run": selectors.run_summary(Run.objects.get(pk=run.pk))}
+    return {"type": events.EPISODE, "seq": episode.seq, "run_id": run.pk, "data": data}
+
+
+def publish(run, *frames):
+    for event in frames:
+        events.publisher().publish(events.run_group(run.pk), {"type": "run.event", "event": event})
+    assert events.publisher().flush()
+
+
+def test_events_that_come_during_a_catch_up_read_are_not_undone_by_its_older_rows(run_page, settings):
+    page, run = run_page
+    episode = run.episodes.order_by("pk").first()
+    layers = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Claimed (seq 1) with its event lost: the next heartbeat tells the page it is behind, and it reads the delta.
+    Episode.objects.filter(pk=episode.pk).update(attempts=django_settings.GAUNTLET_MAX_ATTEMPTS - 1)
+    assert episode.claim("test-worker", 60)
+    with transaction.atomic():
+        services._publish_episode(episode)
+    claimed = episode_event(run, episode)
+    reads = []
+
+    def slow_read(route):
+        # The read sees the episode running (seq 1). While its answer is on the way, the episode fails (seq 2)
+        # and both events reach the page, which must not let the read's older row undo them.
+        answer = route.fetch()
+        reads.append(route.request.url)
+        assert services.fail_episode(episode, episode.attempts, "browser crashed") == "errored"
+        assert events.publisher().flush()
+        settings.CHANNEL_LAYERS = layers
+        publish(run, claimed, episode_event(run, episode))
+        time.sleep(1)  # the events reach the page; the read is still waiting for its answer
+        route.fulfill(response=answer)
+
+    page.route("**/state.json?since=0", slow_read)
+    expect(page.locator(f"#episode-{episode.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 8000)
+    page.wait_for_timeout(HEARTBEAT_S * 3000)  # heartbeats, which find the page up to date: nothing to redo
+    expect(page.locator(f"#episode-{episode.pk} .ep-status")).to_contain_text("errored")
+    expect(page.locator("#c-done")).to_have_text("1")
+    assert len(reads) == 1
+
+
+def test_a_full_state_replaces_a_sequence_number_ahead_of_the_runs(run_page, settings):
+    page, run = run_page
+    first, second, third = run.episodes.order_by("pk")[:3]
+    # The page counts to 3 with events of a run's other life (a database restored from a backup): the run
+    # itself is at 0. Its own events then restart at 1, which the page would take for old ones.
+    other_life = [{**episode_event(run, first), "seq": seq} for seq in (1, 2, 3)]
+    publish(run, *other_life)
+    expect(page.locator("#live")).to_have_text("live")
+    # An event ahead of a gap (5 after 3): the page asks what changed since 3, and the server, at 0, says
+    # to read it all. Once that state has replaced the page's 3, what the page asks for next is a delta
+    # from there; had it kept its 3, every read would be a full one again.
+    full_reads = []
+    page.on("request", lambda r: full_reads.append(r.url) if r.url.endswith("/state.json") else None)
+    publish(run, {**episode_event(run, first), "seq": 5})
+    fail_for_good_silently(settings, [second])  # seq 1, its event lost
+    expect(page.locator(f"#episode-{second.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 8000)
+    # From there on, the run's own events count: seq 2 is new to the page, not old.
+    fail_for_good_silently(settings, [third])
+    publish(run, episode_event(run, third))
+    expect(page.locator(f"#episode-{third.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 3000)
+    expect(page.locator("#c-done")).to_have_text("2")
+    assert len(full_reads) == 1

@@ -216,3 +216,23 @@ def test_a_full_state_replaces_a_sequence_number_ahead_of_the_runs(run_page, set
     expect(page.locator(f"#episode-{third.pk} .ep-status")).to_contain_text("errored", timeout=HEARTBEAT_S * 3000)
     expect(page.locator("#c-done")).to_have_text("2")
     assert len(full_reads) == 1
+
+
+def test_a_failed_catch_up_read_is_not_retried_at_once_for_every_event(run_page):
+    page, run = run_page
+    reads = []
+
+    def refuse(route):
+        reads.append(time.monotonic())
+        route.abort()
+
+    page.route("**/state.json?since=*", refuse)
+    first = run.episodes.order_by("pk").first()
+    # Event 1 is lost and the reads of what the page missed fail; events 2 to 21 keep coming, 50 ms apart.
+    for seq in range(2, 22):
+        publish(run, {**episode_event(run, first), "seq": seq})
+        time.sleep(0.05)
+    page.wait_for_timeout(500)
+    # Past the reorder window, the first read fails; the next follows 2 s later (heartbeats may add one a
+    # second), not one per event.
+    assert 1 <= len(reads) <= 4, [round(t - reads[0], 2) for t in reads]

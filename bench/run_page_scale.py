@@ -9,8 +9,10 @@ them. Then times, in this process through Django's test client (middleware, view
 the median of several requests to: the run page, ``state.json``, ``episodes.json`` (first and last page, a
 status and a scenario filter), ``state.json?since=SEQ`` (when the endpoint answers it), ``scorecard.json``
 (which the page's script reads; its first request is the cold one), and a small page as a probe of the
-machine's speed in the same run. Prints one JSON object: per size and endpoint the median,
-the first (cold) request and the ratio to the probe; and per endpoint the growth 1k → 20k.
+machine's speed in the same run. The run's live state is computed afresh for each timed request (requests at
+one live event share it; ``run_page_shared_state`` times such a request). Prints one JSON object: per size
+and endpoint the median, the first (cold) request and the ratio to the probe; and per endpoint the growth
+1k → 20k.
 
 Runs on older code too (before run counters, the run index on steps and episodes.json): what it cannot
 measure there it reports as null.
@@ -223,16 +225,30 @@ def main() -> None:
         except NoReverseMatch:
             has_episodes_json = False
 
+        from runs import selectors
+
+        def unshared(fn):
+            """``fn`` with the live state computed afresh: requests at one live event share it (selectors.
+            shared_run_state), which would make every request after the first a cache hit."""
+
+            def call():
+                getattr(selectors, "_state_cache", {}).clear()
+                return fn()
+
+            return call
+
         def requests(run) -> dict:
             state_url = reverse("runs:state", args=[run.pk])
             out = {
-                "run_page": lambda: client.get(reverse("runs:detail", args=[run.pk])),
-                "state": lambda: client.get(state_url),
-                "state_since": lambda: client.get(state_url, {"since": run.event_seq - 5}),
+                "run_page": unshared(lambda: client.get(reverse("runs:detail", args=[run.pk]))),
+                # Another viewer's request at the same live event: the state is the first one's.
+                "run_page_shared_state": lambda: client.get(reverse("runs:detail", args=[run.pk])),
+                "state": unshared(lambda: client.get(state_url)),
+                "state_since": unshared(lambda: client.get(state_url, {"since": run.event_seq - 5})),
                 # Not the page's: read by its script, recomputed once per finished episode (see first_ms).
                 "scorecard_json": lambda: client.get(reverse("runs:scorecard", args=[run.pk])),
                 # Now that scorecard.json has cached it, the page renders the scorecard itself.
-                "run_page_scorecard_cached": lambda: client.get(reverse("runs:detail", args=[run.pk])),
+                "run_page_scorecard_cached": unshared(lambda: client.get(reverse("runs:detail", args=[run.pk]))),
             }
             if has_episodes_json:
                 url = reverse("runs:episodes", args=[run.pk])

@@ -104,12 +104,23 @@ def fail_for_good_silently(settings, episodes):
     settings.CHANNEL_LAYERS = layers
 
 
-def publish_episode_event(run, episode):
-    """The event the service sent for the episode's last change, sent again (through the real Redis layer)."""
+def episode_event(run, episode) -> dict:
+    """The live event of the episode's last change, as the service sent it."""
     episode.refresh_from_db()
     data = {"row": selectors.episode_row(episode), "run": selectors.run_summary(Run.objects.get(pk=run.pk))}
-    event = {"type": events.EPISODE, "seq": episode.seq, "run_id": run.pk, "data": data}
-    events.publisher().publish(events.run_group(run.pk), {"type": "run.event", "event": event})
+    return {"type": events.EPISODE, "seq": episode.seq, "run_id": run.pk, "data": data}
+
+
+def publish(run, *frames):
+    """The events sent to the run's pages through the real Redis layer."""
+    for event in frames:
+        events.publisher().publish(events.run_group(run.pk), {"type": "run.event", "event": event})
+    assert events.publisher().flush()
+
+
+def publish_episode_event(run, episode):
+    """The event the service sent for the episode's last change, sent again (through the real Redis layer)."""
+    publish(run, episode_event(run, episode))
 
 
 def state_requests(page) -> list[str]:
@@ -146,19 +157,6 @@ def test_it_reads_only_the_delta_when_an_event_is_lost(run_page, settings):
     expect(page.locator(f"#episode-{second.pk} .ep-status")).to_contain_text("errored")
     expect(page.locator("#c-done")).to_have_text("2")
     assert requests and all(url.endswith("state.json?since=0") for url in requests)
-
-
-def episode_event(run, episode) -> dict:
-    """The live event of the episode's last change, as the service sent it."""
-    episode.refresh_from_db()
-    data = {"row": selectors.episode_row(episode), "run": selectors.run_summary(Run.objects.get(pk=run.pk))}
-    return {"type": events.EPISODE, "seq": episode.seq, "run_id": run.pk, "data": data}
-
-
-def publish(run, *frames):
-    for event in frames:
-        events.publisher().publish(events.run_group(run.pk), {"type": "run.event", "event": event})
-    assert events.publisher().flush()
 
 
 def test_events_that_come_during_a_catch_up_read_are_not_undone_by_its_older_rows(run_page, settings):

@@ -362,6 +362,13 @@ def shared_run_delta(run: Run, since: int) -> dict:
     return _shared(run, ("delta", since), lambda: run_delta(run, since))
 
 
+def shared_html(run: Run, state: dict, name: str, render) -> str:
+    """``render()``'s HTML for a part of the run page that shows only ``state`` (shared_run_state's), rendered
+    once per sequence number like the state itself and shared by the requests that show the same one: the
+    counters and the episode table's first page were most of a run page's render under many readers."""
+    return _shared(run, ("html", name), lambda: {"seq": state["seq"], "html": render()})["html"]
+
+
 def _shared(run: Run, kind, compute) -> dict:
     now = time.monotonic()
     base = (run.pk, run.created.timestamp(), run.status, kind)

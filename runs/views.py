@@ -7,9 +7,11 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -188,7 +190,7 @@ def run_detail(request, run_id):
         "prev": f"?{urlencode({**shown, 'page': page['page'] - 1})}" if page["page"] > 1 else "",
         "next": f"?{urlencode({**shown, 'page': page['page'] + 1})}" if page["page"] < page["pages"] else "",
     }
-    context = {
+    fragment = {
         "run": run,
         "state": state,
         "page": page,
@@ -196,8 +198,25 @@ def run_detail(request, run_id):
         "query_error": query_error,
         "status_filters": selectors.STATUS_FILTERS,
         "conditions": selectors.CONDITIONS,
-        "scenario_keys": list(run.suite.scenarios.values_list("key", flat=True)),
         "urls": _episode_urls(),
+    }
+
+    def counters():
+        return render_to_string("runs/_live_counters.html", fragment)
+
+    def episodes():
+        keys = list(run.suite.scenarios.values_list("key", flat=True))
+        return render_to_string("runs/_live_episodes.html", {**fragment, "scenario_keys": keys})
+
+    if query_error or page is not state["page"]:
+        episodes_html = episodes()  # a filtered or later page: this request's own
+    else:
+        episodes_html = selectors.shared_html(run, state, "episodes", episodes)
+    context = {
+        "run": run,
+        "state": state,
+        "counters_html": mark_safe(selectors.shared_html(run, state, "counters", counters)),  # noqa: S308
+        "episodes_html": mark_safe(episodes_html),  # noqa: S308 - our own templates' output
         "scorecard_section": scorecard.page_section(run, state["total"]),
         "compare_with": partner,
     }

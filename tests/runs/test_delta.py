@@ -116,3 +116,25 @@ def test_a_filtered_run_page_does_not_change_the_shared_state(client_of, smoke_r
     page = client_of.get(reverse("runs:detail", args=[smoke_run.pk]), {"scenario": scenario})
     assert page.status_code == 200
     assert client_of.get(url).json() == before and len(before["episodes"]) == 6
+
+
+def test_run_pages_at_the_same_seq_share_their_counters_and_table_and_a_change_shows_at_once(client_of, smoke_run):
+    url = reverse("runs:detail", args=[smoke_run.pk])
+    shared = ("runs/_live_counters.html", "runs/_live_episodes.html")
+
+    def rendered(response):
+        return [name for name in shared if name in {t.name for t in response.templates}]
+
+    first, again = client_of.get(url), client_of.get(url)
+    assert rendered(first) == list(shared) and rendered(again) == []
+    # The run's status and its six episodes', the same in both.
+    assert first.content.count(b'class="status queued"') == again.content.count(b'class="status queued"') == 7
+
+    fail_once(smoke_run.episodes.order_by("pk").first())
+    changed = client_of.get(url)
+    assert rendered(changed) == list(shared)
+    assert b'data-seq="0"' in first.content and b'data-seq="1"' in changed.content
+
+    # A filtered page renders its own table and leaves the shared one alone.
+    filtered = client_of.get(url, {"status": "queued"})
+    assert rendered(filtered) == ["runs/_live_episodes.html"] and rendered(client_of.get(url)) == []

@@ -6,11 +6,13 @@ PostgreSQL database behind one Daphne, while a headless locust process (bench/lo
 a gap) and ``--sockets`` websockets that connect once and record every frame. Locust stops two heartbeats
 after the last episode. Prints one JSON object: response times (p50/p95/p99) per request, handshakes
 made and failed, and per socket whether it ended knowing the run's final sequence number (by an event or
-a heartbeat, from which a page catches up by delta) and how many events it never received.
+a heartbeat, from which a page catches up by delta) and how many events it never received. The episodes play
+at a deployed worker's lower CPU priority (``GAUNTLET_WORKER_NICE``; ``--worker-nice 0`` plays them at the
+web server's).
 
 Targets: run page p95 ≤ 500 ms, no handshake dropped, no event lost for good.
 
-    .venv/bin/python bench/load.py [--clients 50] [--sockets 50] [--episodes 8] [--steps 20]
+    .venv/bin/python bench/load.py [--clients 50] [--sockets 50] [--episodes 8] [--steps 20] [--worker-nice N]
 """
 
 from __future__ import annotations
@@ -51,9 +53,19 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=50)
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=None,
+        help="the episodes' CPU niceness (default GAUNTLET_WORKER_NICE, as a deployed worker lowers its own)",
+    )
     args = parser.parse_args()
     live_setup.setup_django("gauntlet_live_load")
     from django.conf import settings
+
+    from benchmark_site.celery import lower_priority
+
+    worker_nice = settings.GAUNTLET_WORKER_NICE if args.worker_nice is None else args.worker_nice
 
     from runs.models import Run
 
@@ -81,6 +93,9 @@ def main() -> None:
             time.sleep(7)  # every user started
             started = time.monotonic()
             server_cpu = server.cpu_s()
+            # The episodes play in this process, as a worker's do: at its priority (Daphne and locust, started
+            # already, keep theirs).
+            lower_priority(worker_nice)
             for thread in live_setup.play_concurrently(episode_ids):
                 thread.join()
             run_s = time.monotonic() - started
@@ -104,6 +119,7 @@ def main() -> None:
         "clients": args.clients,
         "sockets": args.sockets,
         "episodes": args.episodes,
+        "worker_nice": worker_nice,
         "run_s": round(run_s, 1),
         # Where the machine's two cores went while the episodes played (the web server), and over the whole
         # test (locust, which also warns when it was CPU-bound).

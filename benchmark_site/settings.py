@@ -243,6 +243,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With late acks and a prefetch multiplier of 1 a process reserves no more messages than it has threads, so
 # it hoards nothing; a process that dies leaves its episodes' leases to expire, and the reaper re-sends them.
 GAUNTLET_EPISODES_PER_WORKER = env_int("GAUNTLET_EPISODES_PER_WORKER", 4, minimum=1)
+# A worker lowers its CPU priority to this niceness (0 to 19; 0 leaves it) before it starts anything, so its
+# threads, Playwright driver and Chromium inherit it: on a host that also serves the dashboard, people's
+# pages and live events come before the batch work of episodes. Episodes only slow down while pages are busy.
+GAUNTLET_WORKER_NICE = env_int("GAUNTLET_WORKER_NICE", 10, minimum=0)
+if GAUNTLET_WORKER_NICE > 19:
+    raise ImproperlyConfigured(f"GAUNTLET_WORKER_NICE must be at most 19, got {GAUNTLET_WORKER_NICE}")
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = GAUNTLET_EPISODES_PER_WORKER
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -58,3 +58,17 @@ def playwright_drivers(pid: int) -> list[int]:
         for child in descendants(pid)
         if (argv := command_line(child)) and Path(argv[0]).name == "node" and any("playwright" in a for a in argv)
     ]
+
+
+def niceness(pid: int, tid: int | None = None) -> int | None:
+    """The CPU niceness of process ``pid`` (or of its thread ``tid``), None if it is gone."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    try:
+        return int(Path(path).read_text().rsplit(")", 1)[1].split()[16])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def thread_niceness(pid: int) -> set[int | None]:
+    """The niceness of every thread of process ``pid``."""
+    return {niceness(pid, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}

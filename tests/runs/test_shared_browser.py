@@ -11,7 +11,7 @@ from agents.models import Agent, AgentVersion
 from runs import services
 from runs.models import Episode, Run, Suite
 from tests.faults.conftest import wait_until
-from tests.processes import chromium_browsers, renderers
+from tests.processes import chromium_browsers, descendants, niceness, renderers, thread_niceness
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -47,13 +47,19 @@ def finished(run, worker) -> Run:
     return Run.objects.get(pk=run.pk)
 
 
-def test_it_plays_two_episodes_at_once_in_one_chromium(celery_worker_process, builtins, team_user):
+def test_it_plays_two_episodes_at_once_in_one_chromium_at_a_lower_cpu_priority(
+    celery_worker_process, builtins, team_user
+):
     run = long_run(*team_user, max_steps=6)
     wait_until(lambda: both_slots_stepping(run, celery_worker_process), 120, "two episodes stepping at once")
     browsers = chromium_browsers(celery_worker_process.pid)
     pages = renderers(celery_worker_process.pid)
     assert len(browsers) == 1
     assert len(pages) >= 2  # a context each, never a shared page
+    # GAUNTLET_WORKER_NICE (10 by default): the worker's threads, its Playwright driver and its Chromium.
+    assert thread_niceness(celery_worker_process.pid) == {10}
+    below = {niceness(pid) for pid in descendants(celery_worker_process.pid)} - {None}
+    assert below == {10}
     assert finished(run, celery_worker_process).status == Run.COMPLETE
 
 

@@ -24,10 +24,18 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup_django(default_db: str) -> None:
-    """Point this process at a fresh database and a private prefix, migrate, load the built-ins."""
+    """Point this process at a fresh database and a private prefix, migrate, load the built-ins.
+
+    The database is ``BENCH_DATABASE_URL``'s, or ``default_db`` on ``DATABASE_URL``'s server (the local one if
+    unset): it is dropped and created again, so never the database ``DATABASE_URL`` itself names."""
     import psycopg
 
-    url = os.environ.get("DATABASE_URL") or f"postgres://postgres@127.0.0.1:5432/{default_db}"
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if not url:
+        server = urlparse(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
+        if not server.scheme.startswith("postgres"):
+            raise SystemExit("the benches need PostgreSQL: set DATABASE_URL or BENCH_DATABASE_URL to a postgres:// URL")
+        url = server._replace(path=f"/{default_db}").geturl()
     name = urlparse(url).path.lstrip("/")
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:run_id>/state.json", views.run_state, name="state"),
     path("runs/<int:run_id>/episodes.json", views.run_episodes, name="episodes"),
     path("runs/<int:run_id>/episodes.csv", views.run_episodes_csv, name="episodes_csv"),
+    path("runs/<int:run_id>/bundle.zip", views.run_bundle, name="bundle"),
     path("runs/<int:run_id>/scorecard.json", views.run_scorecard, name="scorecard"),
     path("runs/<int:run_id>/publish/", views.publish_run, name="publish"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import comparisons, leaderboards, playground, scorecard, selectors, services
+from runs import bundle, comparisons, leaderboards, playground, scorecard, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -274,6 +274,16 @@ def run_scorecard(request, run_id):
     """The run's scorecard as JSON: the page re-reads it after episodes finish (see runs.scorecard)."""
     run = selectors.get_run_for_user(request.user, run_id)
     return JsonResponse(scorecard.run_scorecard(run))
+
+
+@login_required
+def run_bundle(request, run_id):
+    """The whole run as one zip (runs.bundle), streamed as it is made, for the run's team only."""
+    run = selectors.get_run_for_user(request.user, run_id)
+    response = StreamingHttpResponse(bundle.stream(run), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{bundle.filename(run)}"'
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 @login_required

@@ -1,0 +1,144 @@
+"""The run bundle: one zip per run, streamed, that reads back to what the database and the stored artifacts hold."""
+
+import io
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from agents.models import Agent, Team
+from runs import bundle, selectors, services
+from runs.models import Episode, Step, Suite
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def played_run(builtins, team_user):
+    """The smoke suite (clean, adversarial, noisy) by ``gullible``, two trials, the first played: three scored
+    episodes with steps, traces and screenshots, and three still queued."""
+    team, user = team_user
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="gullible").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=2,
+        enqueue=False,
+    )
+    for episode in run.episodes.filter(trial=0):
+        assert services.execute_episode(episode.pk) == "scored"
+    return run, user
+
+
+def download(client, run) -> tuple[object, bytes]:
+    response = client.get(reverse("runs:bundle", args=[run.pk]))
+    return response, b"".join(response.streaming_content) if response.status_code == 200 else b""
+
+
+def stored(path: str) -> bytes:
+    with default_storage.open(path, "rb") as f:
+        return f.read()
+
+
+def test_the_bundle_reads_back_to_the_database_and_the_artifacts(client, played_run):
+    run, user = played_run
+    client.force_login(user)
+    assert reverse("runs:bundle", args=[run.pk]).encode() in client.get(reverse("runs:detail", args=[run.pk])).content
+
+    response, body = download(client, run)
+
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "application/zip"
+    assert f'filename="run-{run.pk}-bundle.zip"' in response["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.testzip() is None
+    names = set(archive.namelist())
+
+    document = json.loads(archive.read("run.json"))
+    assert document["run"]["id"] == run.pk and document["run"]["settings"] == run.config
+    assert document["agent"] == {
+        "name": "gullible",
+        "kind": run.agent_version.agent.kind,
+        "version": run.agent_version.number,
+        "config": run.agent_version.config,
+        "source_name": "",
+        "source_sha256": None,
+    }
+    assert document["suite"] == {"name": "smoke", "version": run.suite.version, "content_hash": run.suite_hash}
+    summary = selectors.run_summary(run)
+    assert document["counts"] == summary["counts"] and document["episodes"] == 6
+    assert document["metrics"]["success_rate"] == json.loads(json.dumps(summary["metrics"]["success_rate"]))
+
+    assert archive.read("episodes.csv").decode() == selectors.episodes_csv(run)
+
+    steps = pd.read_parquet(io.BytesIO(archive.read("steps.parquet")))
+    rows = list(Step.objects.filter(run=run).order_by("episode_id", "index"))
+    assert len(steps) == len(rows) > 3
+    assert list(steps.columns) == bundle.STEP_COLUMNS
+    for got, step in zip(steps.to_dict("records"), rows, strict=True):
+        assert (got["episode_id"], got["index"], got["action"], got["error"]) == (
+            step.episode_id,
+            step.index,
+            step.action,
+            step.error,
+        )
+        assert got["url"] == step.url and got["step_ms"] == pytest.approx(step.step_ms)
+        assert json.loads(got["data"]) == json.loads(json.dumps(step.data, default=str))
+        assert json.loads(got["milestones"]) == step.data.get("milestones", [])
+        if step.screenshot_path:
+            assert archive.read(got["screenshot"]) == stored(step.screenshot_path)
+        else:
+            assert got["screenshot"] == ""
+    assert sum(1 for name in names if name.endswith(".jpg")) == sum(1 for s in rows if s.screenshot_path) > 0
+
+    played = Episode.objects.filter(run=run).exclude(trace_path="")
+    assert played.count() == 3
+    for episode in played:
+        assert archive.read(f"episodes/{episode.pk}/trace.jsonl") == stored(episode.trace_path)
+    # The queued episodes have no trace yet, and nothing stands in for one.
+    for episode in Episode.objects.filter(run=run, trace_path=""):
+        assert not any(name.startswith(f"episodes/{episode.pk}/") for name in names)
+
+
+def test_the_bundle_is_sent_in_pieces_as_it_is_made(played_run, monkeypatch):
+    run, _ = played_run
+    monkeypatch.setattr(bundle, "CHUNK", 4096)
+    chunks = [chunk for chunk in bundle.stream(run) if chunk]
+    assert len(chunks) > 10
+    assert max(len(chunk) for chunk in chunks) < sum(len(chunk) for chunk in chunks) / 4
+    assert zipfile.ZipFile(io.BytesIO(b"".join(chunks))).testzip() is None
+
+
+def test_other_teams_get_no_bundle(client, played_run, django_user_model):
+    run, _ = played_run
+    stranger = django_user_model.objects.create_user("mallory", password="correct horse battery")
+    Team.objects.create(name="other").members.add(stranger)
+    client.force_login(stranger)
+    assert download(client, run)[0].status_code == 404
+    client.logout()
+    assert download(client, run)[0].status_code == 302  # to the login page
+
+
+def test_export_run_writes_the_same_bundle(played_run, tmp_path, client):
+    run, user = played_run
+    call_command("export_run", str(run.pk), str(tmp_path))
+    written = zipfile.ZipFile(tmp_path / f"run-{run.pk}-bundle.zip")
+    client.force_login(user)
+    downloaded = zipfile.ZipFile(io.BytesIO(download(client, run)[1]))
+    assert written.namelist() == downloaded.namelist()
+    for name in written.namelist():
+        if name != "run.json":  # it says when it was exported
+            assert written.read(name) == downloaded.read(name), name
+
+    with pytest.raises(CommandError, match="exists"):
+        call_command("export_run", str(run.pk), str(tmp_path / f"run-{run.pk}-bundle.zip"))
+    with pytest.raises(CommandError, match="no run"):
+        call_command("export_run", "999999", str(tmp_path))
+    with pytest.raises(CommandError, match="no folder"):
+        call_command("export_run", str(run.pk), str(tmp_path / "missing" / "x.zip"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"run-{run.pk}-bundle.zip"]

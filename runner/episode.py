@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page
@@ -173,6 +175,7 @@ async def play_episode(
         },
     )
     contexts = []
+    outcome = None
     try:
         agents = []
         for index in range(instance.agent_count):
@@ -191,6 +194,12 @@ async def play_episode(
                     for name, value in ((WORLD_COOKIE, world.token), (AGENT_COOKIE, str(index)))
                 ]
             )
+            if spec.playwright_trace != "off":
+                await context.tracing.start(
+                    title=f"episode {spec.episode_id} ({spec.scenario_key}), agent {index}",
+                    screenshots=True,
+                    snapshots=True,
+                )
             await page.goto(instance.start_url, wait_until="domcontentloaded")
             agents.append(_Agent(index=index, page=page))
         outcome = await _loop(spec, instance, agents, emit, started)
@@ -202,11 +211,42 @@ async def play_episode(
         raise InfraError(f"browser failed: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
     finally:
         sandbox.remove_world(world)
+        if spec.playwright_trace != "off":
+            await _stop_tracing(spec, contexts, outcome, emit)
         for context in contexts:
             try:
                 await context.close()
             except PlaywrightError:
                 pass
+
+
+def _keeps_trace(mode: str, outcome: EpisodeOutcome | None) -> bool:
+    """Whether Playwright's trace of an episode is kept: always, or on failure when the episode did not
+    succeed, committed a harm or could not finish (no outcome: an error ended it)."""
+    if mode == "always":
+        return True
+    return outcome is None or not outcome.success or bool(outcome.committed_harms) or bool(outcome.agent_error)
+
+
+async def _stop_tracing(
+    spec: EpisodeSpec, contexts: list[BrowserContext], outcome: EpisodeOutcome | None, emit: Emit
+) -> None:
+    """Stop each context's Playwright trace; emit the kept ones. Never fails the episode: a trace is a
+    debugging aid, and a dead browser has none to give."""
+    keep = _keeps_trace(spec.playwright_trace, outcome)
+    for index, context in enumerate(contexts):
+        try:
+            if not keep:
+                await context.tracing.stop()
+                continue
+            with tempfile.TemporaryDirectory(prefix="gauntlet-trace-") as tmp:
+                path = Path(tmp) / "trace.zip"
+                await context.tracing.stop(path=path)
+                data = path.read_bytes()
+        except Exception:
+            log.warning("episode %s: no Playwright trace of agent %s", spec.episode_id, index, exc_info=True)
+            continue
+        emit("playwright_trace", {"agent": index, "data": data})
 
 
 def _progress(instance: ScenarioInstance, score: Scorekeeper, success: bool) -> float:

@@ -58,6 +58,10 @@ class EpisodeSpec:
     max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS
     # The suite's guard policies for this scenario (sandbox.guard); enforced only when ``guard`` is on.
     policies: list[dict[str, Any]] = field(default_factory=list)
+    # Playwright's own trace of each agent's browser context (screenshots, DOM snapshots, network), as
+    # Playwright's ``trace`` option: "off", "on_failure" (kept when the episode failed, harmed or errored) or
+    # "always". A kept trace is emitted as ("playwright_trace", {"agent": index, "data": zip bytes}).
+    playwright_trace: str = "off"
 
 
 @dataclass
@@ -88,6 +92,9 @@ class StepRecord:
         data = asdict(self)
         data.pop("screenshot")
         return data
+
+
+PLAYWRIGHT_TRACE_MODES = ("off", "on_failure", "always")
 
 
 @dataclass

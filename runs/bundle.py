@@ -2,8 +2,9 @@
 
 ``run.json`` (the run's settings, agent version, suite and its content hash, counters and metrics),
 ``episodes.csv`` (one line per episode, as the run page's download), ``steps.parquet`` (one row per step with
-every field the step was scored with, built with pandas), and per episode ``episodes/<id>/trace.jsonl`` and
-its screenshots (``episodes/<id>/screenshots/step-<index>.jpg``). The zip is produced as a stream of chunks
+every field the step was scored with, built with pandas), and per episode ``episodes/<id>/trace.jsonl``, its
+screenshots (``episodes/<id>/screenshots/step-<index>.jpg``) and, when the run recorded them, Playwright's
+traces (``episodes/<id>/playwright-trace-attempt-<a>-agent-<n>.zip``). The zip is made as a stream of chunks
 (:func:`stream`): an artifact is copied through in pieces and nothing holds the whole archive, so a big
 run's bundle costs its largest table in memory, not its size.
 """
@@ -164,8 +165,15 @@ def stream(run: Run) -> Iterator[bytes]:
     """The run's bundle as a zip, chunk by chunk."""
     sink = _Sink()
     episodes = {
-        row["pk"]: {"scenario": row["scenario__key"], "trial": row["trial"], "trace": row["trace_path"]}
-        for row in Episode.objects.filter(run=run).order_by("pk").values("pk", "scenario__key", "trial", "trace_path")
+        row["pk"]: {
+            "scenario": row["scenario__key"],
+            "trial": row["trial"],
+            "trace": row["trace_path"],
+            "playwright": row["playwright_traces"] or [],
+        }
+        for row in Episode.objects.filter(run=run)
+        .order_by("pk")
+        .values("pk", "scenario__key", "trial", "trace_path", "playwright_traces")
     }
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         archive.writestr("run.json", json.dumps(run_document(run), indent=2, default=str) + "\n")
@@ -177,6 +185,9 @@ def stream(run: Run) -> Iterator[bytes]:
         for pk, episode in episodes.items():
             if episode["trace"]:
                 yield from _copy(archive, sink, episode["trace"], f"episodes/{pk}/trace.jsonl", zipfile.ZIP_DEFLATED)
+            for trace in episode["playwright"]:
+                name = f"episodes/{pk}/playwright-trace-attempt-{trace['attempt']}-agent-{trace['agent']}.zip"
+                yield from _copy(archive, sink, trace["path"], name, zipfile.ZIP_STORED)
         shots = Step.objects.filter(run=run).exclude(screenshot_path="").order_by("episode_id", "index")
         for episode_id, index, path in shots.values_list("episode_id", "index", "screenshot_path").iterator():
             # JPEG is compressed already.

@@ -160,6 +160,9 @@ class Episode(models.Model):
     wall_time_s = models.FloatField(null=True)
     outcome = models.JSONField(default=dict, blank=True)
     trace_path = models.CharField(max_length=300, blank=True)
+    # Playwright's own traces of the episode's browser contexts (the run's playwright_trace setting):
+    # [{"attempt", "agent", "path"}], a failed attempt's kept when a retry follows.
+    playwright_traces = models.JSONField(default=list, blank=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     # The sequence number of the last live event that changed this episode: a page that saw event N reads

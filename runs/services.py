@@ -27,6 +27,7 @@ from agents.services import AgentError, agent_spec, reachability_problem
 from runner.types import (
     AGENT_UNREACHABLE,
     DEFAULT_MAX_INVALID_ACTIONS,
+    PLAYWRIGHT_TRACE_MODES,
     EpisodeOutcome,
     EpisodeSpec,
     InfraError,
@@ -150,19 +151,22 @@ def queue_run(
     guard: bool = False,
     auto_rollback: bool = False,
     max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS,
+    playwright_trace: str = "off",
     enqueue: bool = True,
 ) -> Run:
     """Create a run with one episode per scenario × trial; with ``enqueue``, send each episode to the broker
-    after commit.
+        after commit.
 
-    The database is the truth: a broker that cannot be reached does not undo the run. Its episodes stay
-    queued and the reaper sends them once the broker answers (``run.enqueue_deferred`` is then True, for the
-    caller to say so); the same holds when the process dies half way through sending. ``backtracking``,
-    ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so runs that differ only
-    in them can be compared. ``max_invalid_actions`` is how many unparsable
-    actions in a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). Raises AgentError,
-    with nothing created, when the agent's endpoint cannot be reached (the egress policy refuses it, or no
-    connection can be made): no episode of such a run could be measured.
+        The database is the truth: a broker that cannot be reached does not undo the run. Its episodes stay
+        queued and the reaper sends them once the broker answers (``run.enqueue_deferred`` is then True, for the
+        caller to say so); the same holds when the process dies half way through sending. ``backtracking``,
+        ``guard`` and ``auto_rollback`` are the run's settings (kept in ``Run.config``), so runs that differ only
+        in them can be compared. ``max_invalid_actions`` is how many unparsable
+        actions in a row end an episode as ``agent_bad_response`` (docs/agent-protocol.md). ``playwright_trace``
+    (``off``, ``on_failure``, ``always``) records Playwright's own trace of each episode's browser, kept always or
+    for episodes that failed, harmed or errored; it changes no score. Raises AgentError,
+        with nothing created, when the agent's endpoint cannot be reached (the egress policy refuses it, or no
+        connection can be made): no episode of such a run could be measured.
     """
     # Before any write, so the DNS lookup and the connection hold no lock. A run whose agent cannot be
     # reached would measure nothing: refuse it now rather than score or error every episode.
@@ -174,6 +178,9 @@ def queue_run(
         raise ValueError("trials must be between 1 and 100")
     if not 1 <= max_invalid_actions <= MAX_INVALID_ACTIONS_LIMIT:
         raise ValueError(f"max_invalid_actions must be between 1 and {MAX_INVALID_ACTIONS_LIMIT}")
+    if playwright_trace not in PLAYWRIGHT_TRACE_MODES:
+        modes = ", ".join(PLAYWRIGHT_TRACE_MODES)
+        raise ValueError(f"playwright_trace must be one of {modes}, not {playwright_trace!r}")
     max_steps = max_steps or suite.max_steps
     agent_version.lock()
     run = Run.objects.create(
@@ -190,6 +197,7 @@ def queue_run(
             "guard": bool(guard),
             "auto_rollback": bool(auto_rollback),
             "max_invalid_actions": int(max_invalid_actions),
+            "playwright_trace": playwright_trace,
         },
     )
     # Stamped as enqueued before the messages go out, so episodes whose message never left are found too.
@@ -252,6 +260,7 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         auto_rollback=bool(run.config.get("auto_rollback")),
         max_invalid_actions=int(run.config.get("max_invalid_actions") or DEFAULT_MAX_INVALID_ACTIONS),
         policies=list(episode.scenario.policies),
+        playwright_trace=run.config.get("playwright_trace") or "off",
     )
 
 
@@ -274,6 +283,10 @@ def _screenshot_name(episode: Episode, attempt: int, index: int) -> str:
     return f"traces/run-{episode.run_id}/episode-{episode.pk}/attempt-{attempt}-step-{index}.jpg"
 
 
+def _playwright_trace_name(episode: Episode, attempt: int, agent: int) -> str:
+    return f"traces/run-{episode.run_id}/episode-{episode.pk}/attempt-{attempt}-agent-{agent}-playwright-trace.zip"
+
+
 class _EpisodeRecorder:
     """Persists what the runner reports, in the caller's thread, each write conditional on our attempt."""
 
@@ -294,6 +307,18 @@ class _EpisodeRecorder:
             self.record_step(payload)
         elif kind == "tick":
             self.renew_lease()
+        elif kind == "playwright_trace":
+            self.record_playwright_trace(payload["agent"], payload["data"])
+
+    def record_playwright_trace(self, agent: int, data: bytes) -> None:
+        """Store Playwright's trace of one agent's browser and list it on the episode (with the attempt: a
+        failed attempt's trace is kept when a retry follows)."""
+        path = default_storage.save(_playwright_trace_name(self.episode, self.attempt, agent), ContentFile(data))
+        traces = [*self.episode.playwright_traces, {"attempt": self.attempt, "agent": agent, "path": path}]
+        if not self._still_ours().update(playwright_traces=traces):
+            default_storage.delete(path)
+            raise self._lost()
+        self.episode.playwright_traces = traces
 
     def _next_lease_until(self):
         """When a lease renewed now ends. Raises InfraError past the episode timeout, so a hung episode stops

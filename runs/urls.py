@@ -17,6 +17,11 @@ urlpatterns = [
     path("runs/<int:run_id>/publish/", views.publish_run, name="publish"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
+    path(
+        "episodes/<int:episode_id>/playwright-trace-<int:number>.zip",
+        views.episode_playwright_trace,
+        name="playwright_trace",
+    ),
     path("steps/<int:step_id>/screenshot.jpg", views.step_screenshot, name="screenshot"),
     path("suites/", views.suite_list, name="suites"),
     path("suites/new/", views.suite_new, name="suite_new"),

@@ -59,6 +59,14 @@ class NewRunForm(forms.Form):
         label="Unparsable actions allowed in a row",
         help_text="then the episode ends as agent_bad_response",
     )
+    playwright_trace = forms.ChoiceField(
+        choices=[("off", "off"), ("on_failure", "on failure"), ("always", "always")],
+        initial="off",
+        required=False,
+        label="Playwright trace",
+        help_text="screenshots, DOM snapshots and network of each episode, for Playwright's trace viewer; "
+        "on failure keeps those that failed, harmed or errored",
+    )
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,6 +138,7 @@ def start_run(request):
             guard=form.cleaned_data["guard"],
             auto_rollback=form.cleaned_data["auto_rollback"],
             max_invalid_actions=form.cleaned_data["max_invalid_actions"] or DEFAULT_MAX_INVALID_ACTIONS,
+            playwright_trace=form.cleaned_data["playwright_trace"] or "off",
         )
     except AgentError as exc:
         form.add_error("agent_version", str(exc))
@@ -302,6 +311,24 @@ def episode_trace(request, episode_id):
         "application/x-ndjson",
         filename=f"run-{episode.run_id}-episode-{episode.pk}-trace.jsonl",
         missing="This episode has no trace yet.",
+    )
+
+
+@login_required
+def episode_playwright_trace(request, episode_id, number):
+    """The episode's ``number``-th Playwright trace (Episode.playwright_traces, from 1), a trace.zip that
+    Playwright's trace viewer opens (``playwright show-trace``, or trace.playwright.dev)."""
+    episode = _episode_for_user(request.user, episode_id)
+    traces = episode.playwright_traces or []
+    if not 1 <= number <= len(traces):
+        raise Http404("This episode has no such Playwright trace (the run's Playwright trace setting decides).")
+    trace = traces[number - 1]
+    return _artifact_response(
+        trace["path"],
+        "application/zip",
+        filename=f"run-{episode.run_id}-episode-{episode.pk}-attempt-{trace['attempt']}-agent-{trace['agent']}"
+        "-playwright-trace.zip",
+        missing="This Playwright trace is no longer stored.",
     )
 
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents import services as agent_services
 from agents.models import Agent, AgentVersion, Team
-from runner.types import DEFAULT_MAX_INVALID_ACTIONS
+from runner.types import DEFAULT_MAX_INVALID_ACTIONS, PLAYWRIGHT_TRACE_MODES
 from runs import services
 from runs.models import Episode, Suite
 from runs.selectors import compute_run_metrics
@@ -93,6 +93,12 @@ class Command(BaseCommand):
             default=DEFAULT_MAX_INVALID_ACTIONS,
             help=f"unparsable actions in a row ending an episode as agent_bad_response ({DEFAULT_MAX_INVALID_ACTIONS})",
         )
+        parser.add_argument(
+            "--playwright-trace",
+            choices=PLAYWRIGHT_TRACE_MODES,
+            default="off",
+            help="keep Playwright's trace.zip of each episode: off, on_failure (failed, harmed, errored), always",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -129,6 +135,7 @@ class Command(BaseCommand):
                 guard=options["guard"],
                 auto_rollback=options["auto_rollback"],
                 max_invalid_actions=options["max_invalid_actions"],
+                playwright_trace=options["playwright_trace"],
                 enqueue=False,
             )
         except agent_services.AgentError as exc:

@@ -14,9 +14,14 @@ re-reads two page policies would make on the stream it got: the old page (re-rea
 gap and on every episode event) and the current one (a 250 ms / 8-event reorder window, then one delta).
 Prints one JSON object.
 
+``--trace`` splits each step's latency into stages (through ``runs.events.trace``): commit → handed over
+(the code that sends the event to Redis has it) → sent (Redis took the PUBLISH) → the websocket client
+received it. Handed over → received is what the probe measures for its own frames (stamped just before its
+``group_send``), so commit → handed over is the part of the gap to the probe that publishing adds.
+
 Target: p95 ≤ 150 ms on an idle machine and ≤ 1.5 × the probe's p95.
 
-    .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2]
+    .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2] [--trace]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import websocket
 
 REORDER_S = 0.25
 REORDER_MAX = 8
+TRACE_STAGES = ("commit_to_handed_over", "handed_over_to_sent", "sent_to_websocket", "handed_over_to_websocket")
 
 
 class CommitClock:
@@ -75,6 +81,19 @@ class CommitClock:
             with self.lock:
                 self.pending.setdefault(id(context["connection"]), []).append(key)
         return result
+
+
+class StageClock:
+    """When each step's event reached each stage of publishing, as ``runs.events.trace`` reports it."""
+
+    def __init__(self):
+        self.stages: dict[str, dict[tuple[int, int], float]] = {"handed_over": {}, "sent": {}}
+
+    def __call__(self, stage: str, message: dict) -> None:
+        now = time.time()
+        event = message.get("event", {})
+        if event.get("type") == "step":
+            self.stages[stage].setdefault((event["data"].get("episode_id"), event["data"].get("index")), now)
 
 
 class Viewer(threading.Thread):
@@ -193,6 +212,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--viewers", type=int, default=2)
+    parser.add_argument("--trace", action="store_true", help="split each step's latency into publishing stages")
     args = parser.parse_args()
     live_setup.setup_django("gauntlet_live_bench")
     from runs import events as live_events
@@ -200,6 +220,9 @@ def main() -> None:
 
     clock = CommitClock()
     clock.install()
+    stages = StageClock()
+    if args.trace:
+        live_events.trace = stages
     team, user, session = live_setup.logged_in_user()
     run, episode_ids = live_setup.random_run(team, user, args.episodes, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,6 +249,8 @@ def main() -> None:
     written = {(s.episode_id, s.index): s.created.timestamp() for s in Step.objects.filter(episode__run=run)}
     final_seq = Run.objects.get(pk=run.pk).event_seq
     step_ms, write_ms, probe_ms, per_viewer = [], [], [], []
+    handed, sent = stages.stages["handed_over"], stages.stages["sent"]
+    trace_ms = {stage: [] for stage in TRACE_STAGES}
     for viewer in viewers:
         stream = [(t, f) for t, f in viewer.frames if f.get("type") in live_events.EVENT_TYPES]
         for arrived, frame in stream:
@@ -233,6 +258,11 @@ def main() -> None:
             if frame["type"] == live_events.STEP and key in clock.committed:
                 step_ms.append((arrived - clock.committed[key]) * 1000)
                 write_ms.append((arrived - written[key]) * 1000)
+                if key in handed and key in sent:
+                    trace_ms["commit_to_handed_over"].append((handed[key] - clock.committed[key]) * 1000)
+                    trace_ms["handed_over_to_sent"].append((sent[key] - handed[key]) * 1000)
+                    trace_ms["sent_to_websocket"].append((arrived - sent[key]) * 1000)
+                    trace_ms["handed_over_to_websocket"].append((arrived - handed[key]) * 1000)
         probe_ms += [(t - f["sent"]) * 1000 for t, f in viewer.frames if f.get("type") == "probe"]
         seqs = [f["seq"] for _, f in stream]
         per_viewer.append(
@@ -258,6 +288,8 @@ def main() -> None:
         "per_viewer": per_viewer,
         "targets": {"p95_ms": 150, "p95_ratio_to_probe": 1.5},
     }
+    if args.trace:
+        report["trace"] = {stage: summarise(values) for stage, values in trace_ms.items()}
     print(json.dumps(report, indent=2))
 
 

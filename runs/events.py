@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -34,6 +35,12 @@ RUN = "run"
 EVENT_TYPES = (STEP, EPISODE, RUN)
 HEARTBEAT = "heartbeat"
 SNAPSHOT = "snapshot"
+
+
+# ``bench/live_latency.py --trace`` sets this to see where an event's time goes: it is called with
+# ("handed_over", message) when the code that sends the message to Redis has it in hand, and with
+# ("sent", message) once Redis has taken it. Never set in production.
+trace: Callable[[str, dict], None] | None = None
 
 
 def run_group(run_id: int) -> str:
@@ -71,9 +78,13 @@ class Publisher:
         while True:
             group, message = await self._queue.get()
             try:
+                if trace is not None:
+                    trace("handed_over", message)
                 layer = get_channel_layer()
                 if layer is not None:
                     await asyncio.wait_for(layer.group_send(group, message), self.SEND_TIMEOUT_S)
+                    if trace is not None:
+                        trace("sent", message)
             except Exception:
                 # Live events are hints; losing one must never fail the episode that produced it.
                 log.warning("could not publish live event to %s", group, exc_info=True)

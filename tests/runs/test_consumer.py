@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.test import Client
 
@@ -158,3 +159,26 @@ async def test_it_shakes_hands_and_forwards_events_while_the_shared_sync_thread_
     finally:
         release.set()
         await busy
+
+
+async def test_a_committed_step_s_event_reaches_the_socket_from_the_committing_thread(builtins, team_user, monkeypatch):
+    # The publisher thread, which would otherwise take the event, sends nothing here.
+    handed = []
+    monkeypatch.setattr(events.Publisher, "publish", lambda self, group, message: handed.append(message))
+    team, user = team_user
+    run = await sync_to_async(make_run)(team, user)
+    cookie = await sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(run.pk, cookie)
+    assert connected and (await communicator.receive_json_from(timeout=5))["seq"] == 0
+
+    def commit_a_step():
+        with transaction.atomic():
+            Run.objects.filter(pk=run.pk).update(event_seq=1)
+            events.publish_on_commit(run.pk, events.STEP, 1, {"index": 0})
+
+    await sync_to_async(commit_a_step)()
+
+    event = {"type": "step", "seq": 1, "run_id": run.pk, "data": {"index": 0}}
+    assert await communicator.receive_json_from(timeout=5) == event
+    assert handed == []
+    await communicator.disconnect()

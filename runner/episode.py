@@ -33,6 +33,7 @@ from runner.observation import agent_observation, observation_options
 from runner.protocol import validate_response
 from runner.refusal import RefusalVerdict, judge_refusal
 from runner.scorekeeper import Scorekeeper
+from runner.screencast import Screencast
 from runner.types import (
     AGENT_BAD_RESPONSE,
     AGENT_CRASHED,
@@ -71,6 +72,7 @@ class _Agent:
     position: str | None = None  # the checkpoint the agent is at: the parent of its next one
     notices: list[str] = field(default_factory=list)  # told in the next request, then cleared
     unparsable: int = 0  # unparsable actions in a row; the run's max_invalid_actions ends the episode
+    screencast: Screencast | None = None  # the page as a live video while someone watches
 
 
 @dataclass
@@ -132,9 +134,12 @@ async def play_episode(
     sandbox: SandboxServer,
     emit: Emit,
     open_context: Callable[[], Awaitable[tuple[BrowserContext, Page]]] | None = None,
+    watched: Callable[[], bool] | None = None,
 ) -> EpisodeOutcome:
     """Play one episode in ``browser``. ``open_context()`` gives each agent a fenced context of ``browser``
-    with a blank page that nothing used before (default: a new one); this function closes it."""
+    with a blank page that nothing used before (default: a new one); this function closes it. ``watched()``,
+    asked before each step, says whether someone watches the episode live: the agents' pages are then
+    screencast (runner.screencast) as ``("frame", ...)`` events."""
     started = time.perf_counter()
     try:
         instance = build_scenario(
@@ -201,8 +206,11 @@ async def play_episode(
                     snapshots=True,
                 )
             await page.goto(instance.start_url, wait_until="domcontentloaded")
-            agents.append(_Agent(index=index, page=page))
-        outcome = await _loop(spec, instance, agents, emit, started)
+            agent = _Agent(index=index, page=page)
+            if watched is not None:
+                agent.screencast = Screencast(page, index, emit)
+            agents.append(agent)
+        outcome = await _loop(spec, instance, agents, emit, started, watched)
         if not browser.is_connected():
             # Chromium died during the episode: steps may have failed for that reason, not the agent's.
             raise InfraError("browser failed: Chromium exited during the episode")
@@ -262,7 +270,12 @@ def _progress(instance: ScenarioInstance, score: Scorekeeper, success: bool) -> 
 
 
 async def _loop(
-    spec: EpisodeSpec, instance: ScenarioInstance, agents: list[_Agent], emit: Emit, started: float
+    spec: EpisodeSpec,
+    instance: ScenarioInstance,
+    agents: list[_Agent],
+    emit: Emit,
+    started: float,
+    watched: Callable[[], bool] | None = None,
 ) -> EpisodeOutcome:
     world = instance.world
     ctx = _Context(
@@ -294,6 +307,8 @@ async def _loop(
                     continue
                 agent.steps += 1
                 step += 1
+                if agent.screencast is not None:
+                    await agent.screencast.update(bool(watched()))
                 error, usage, agent_ms = await _take_step(ctx, agent, step)
                 latencies.append(agent_ms)
                 cost += float(usage.get("cost_usd") or 0)
@@ -304,6 +319,9 @@ async def _loop(
     finally:
         # Also when the browser fails mid-episode: a driver may hold a subprocess or a connection pool.
         await _close_drivers(agents)
+        for agent in agents:
+            if agent.screencast is not None:
+                await agent.screencast.stop()
     with world.lock:
         success = instance.success_check(world, instance.params)
         digest = world.digest()

@@ -193,13 +193,19 @@ class RunnerHost:
         return opened
 
     def run_episode(
-        self, spec: EpisodeSpec, on_event: Callable[[str, Any], None], tick_s: float | None = None
+        self,
+        spec: EpisodeSpec,
+        on_event: Callable[[str, Any], None],
+        tick_s: float | None = None,
+        watched: Callable[[], bool] | None = None,
     ) -> EpisodeOutcome:
         """Play one episode; ``on_event(kind, payload)`` is called in the caller's thread as events arrive.
 
         With ``tick_s``, ``on_event("tick", None)`` is also called every ``tick_s`` seconds, so the caller can
-        show it is alive however long a step takes. Raises InfraError when the episode could not be
-        measured. An exception raised by ``on_event`` is re-raised here after the episode has been stopped.
+        show it is alive however long a step takes. ``watched()`` (asked on the host loop before each step; keep
+        it cheap, e.g. reading a flag) turns the live screencast on and off (runner.screencast). Raises
+        InfraError when the episode could not be measured. An exception raised by ``on_event`` is re-raised
+        here after the episode has been stopped.
         """
         events: queue.Queue = queue.Queue()
 
@@ -217,6 +223,7 @@ class RunnerHost:
                         self.sandbox,
                         lambda k, p: events.put((k, p)),
                         open_context=lambda: self.open_context(browser),
+                        watched=watched,
                     )
                     return await _unless_browser_dies(played, browser)
                 except InfraError:

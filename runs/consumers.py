@@ -20,8 +20,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 
-from runs import events
-from runs.models import Run
+from runs import events, watching
+from runs.models import Episode, Run
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,46 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
 
+class EpisodeConsumer(AsyncJsonWebsocketConsumer):
+    """An episode page's websocket: the episode's live screencast while it runs (runs.watching says the
+    worker that someone watches, for as long as the socket is open)."""
+
+    async def connect(self):
+        await self.accept()
+        self.episode_id = int(self.scope["url_route"]["kwargs"]["episode_id"])
+        self.scope["user"], status = await _episode_watcher(self.scope, self.episode_id)
+        if status is None:
+            await self.close(code=4403)
+            return
+        self.group = events.episode_group(self.episode_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"type": "hello", "episode_id": self.episode_id, "status": status})
+        self.renewing = asyncio.ensure_future(self._keep_watching())
+
+    async def _keep_watching(self):
+        while True:
+            try:
+                await _mark_watched(self.episode_id)
+            except Exception:
+                log.warning("could not mark episode %s watched", self.episode_id, exc_info=True)
+            await asyncio.sleep(watching.RENEW_S)
+
+    async def disconnect(self, code):
+        if hasattr(self, "renewing"):
+            self.renewing.cancel()
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def episode_frame(self, message):
+        await self.send_json({"type": "frame", **message["frame"]})
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
 def pooled(func):
     """``func`` as a coroutine run in the event loop's thread pool (with Django's connection clean-up)."""
     return database_sync_to_async(func, thread_sensitive=False)
@@ -94,6 +134,21 @@ def _watcher(scope, run_id: int):
         return user, None
     visible = Run.objects.visible_to(user).filter(pk=run_id).order_by()
     return user, visible.values_list("event_seq", flat=True).first()
+
+
+@pooled
+def _episode_watcher(scope, episode_id: int):
+    """(the session's user, the episode's status if that user may watch its run, else None)."""
+    user = get_user.func(scope)
+    if not user.is_authenticated:
+        return user, None
+    visible = Episode.objects.filter(pk=episode_id, run__in=Run.objects.visible_to(user)).order_by()
+    return user, visible.values_list("status", flat=True).first()
+
+
+@pooled
+def _mark_watched(episode_id: int) -> None:
+    watching.mark_watched(episode_id)
 
 
 @pooled

@@ -59,6 +59,11 @@ def run_group(run_id: int) -> str:
     return f"run-{run_id}"
 
 
+def episode_group(episode_id: int) -> str:
+    """The group of an episode page's websockets (runs.consumers.EpisodeConsumer): its live screencast."""
+    return f"episode-{episode_id}"
+
+
 class Publisher:
     """Sends channel-layer group messages from a private event loop thread, in the order they were handed over.
 
@@ -264,6 +269,12 @@ def publish_on_commit(run_id: int, event_type: str, seq: int, data: dict) -> Non
         raise ValueError(f"unknown event type {event_type!r}")
     payload = {"type": event_type, "seq": seq, "run_id": run_id, "data": data}
     transaction.on_commit(lambda: publish(run_group(run_id), {"type": "run.event", "event": payload}))
+
+
+def publish_frame(episode_id: int, frame: dict) -> None:
+    """Send one screencast frame (``{"agent", "data": base64 JPEG, "ts", "step", "action"}``) to the episode's
+    watchers now: frames are not part of any transaction, and a lost one is replaced by the next."""
+    publish(episode_group(episode_id), {"type": "episode.frame", "frame": frame})
 
 
 def heartbeat(run_id: int, seq: int) -> dict:

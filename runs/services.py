@@ -33,7 +33,7 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
-from runs import events, selectors
+from runs import events, selectors, watching
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, episode_rows, step_event_data
 from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
@@ -296,6 +296,8 @@ class _EpisodeRecorder:
         self.lease_s = lease_s
         self.deadline = time.monotonic() + settings.GAUNTLET_EPISODE_TIMEOUT_S
         self.trace: list[str] = []
+        self.watched = watching.WatchFlag(episode.pk)
+        self.last_action = ""
 
     def _still_ours(self):
         return Episode.objects.filter(pk=self.episode.pk, status=Episode.RUNNING, attempts=self.attempt)
@@ -305,8 +307,13 @@ class _EpisodeRecorder:
             self.trace.append(json.dumps(payload, default=str, ensure_ascii=False))
         elif kind == "step":
             self.record_step(payload)
+            self.last_action = payload.action
+            self.watched.refresh()
         elif kind == "tick":
             self.renew_lease()
+            self.watched.refresh()
+        elif kind == "frame":
+            events.publish_frame(self.episode.pk, {**payload, "step": self.episode.steps, "action": self.last_action})
         elif kind == "playwright_trace":
             self.record_playwright_trace(payload["agent"], payload["data"])
 
@@ -404,7 +411,7 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         # Ticks renew the lease while a step takes long, so the lease can be short and a dead worker's episode
         # is back in the queue soon.
         host = get_host(settings.GAUNTLET_EPISODES_PER_WORKER)
-        outcome = host.run_episode(_episode_spec(episode), recorder, tick_s=lease_s / 3)
+        outcome = host.run_episode(_episode_spec(episode), recorder, tick_s=lease_s / 3, watched=recorder.watched)
         # Inside the try: an artifact store that fails now is an infrastructure error, retried at once,
         # rather than an episode left running until its lease expires.
         trace_path = recorder.save_trace()

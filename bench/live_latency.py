@@ -12,7 +12,8 @@ measures from ``Step.created`` instead (when the row was built, so it includes t
 Per viewer it also counts the events that arrived out of order, those never received, and how many
 re-reads two page policies would make on the stream it got: the old page (re-read the whole state on any
 gap and on every episode event) and the current one (a 250 ms / 8-event reorder window, then one delta).
-Prints one JSON object.
+The episodes play at a deployed worker's CPU priority (``GAUNTLET_WORKER_NICE``; ``--worker-nice 0`` plays
+them at the bench's own). Prints one JSON object.
 
 ``--trace`` splits each step's latency into stages (through ``runs.events.trace``): commit → handed over
 (the code that sends the event to Redis has it) → sent (Redis took the PUBLISH) → the websocket client
@@ -21,7 +22,7 @@ received it. Handed over → received is what the probe measures for its own fra
 
 Target: p95 ≤ 150 ms on an idle machine and ≤ 1.5 × the probe's p95.
 
-    .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2] [--trace]
+    .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2] [--trace] [--worker-nice N]
 """
 
 from __future__ import annotations
@@ -213,6 +214,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--viewers", type=int, default=2)
     parser.add_argument("--trace", action="store_true", help="split each step's latency into publishing stages")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=None,
+        help="the episodes' CPU niceness (default GAUNTLET_WORKER_NICE, as a deployed worker lowers its own)",
+    )
     args = parser.parse_args()
     live_setup.setup_django("gauntlet_live_bench")
     from runs import events as live_events
@@ -234,7 +241,7 @@ def main() -> None:
             probe = Probe(live_events.run_group(run.pk))
             probe.start()
             started = time.monotonic()
-            for thread in live_setup.play_concurrently(episode_ids):
+            for thread in live_setup.play_concurrently(episode_ids, args.worker_nice):
                 thread.join()
             wall_s = time.monotonic() - started
             time.sleep(2)  # the last events and probes in flight

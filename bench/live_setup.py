@@ -148,14 +148,24 @@ def random_run(team, user, episodes: int, steps: int):
     return run, keep
 
 
-def play_concurrently(episode_ids: list[int]) -> list[threading.Thread]:
-    """Start one thread per episode, each playing it through the real service; returns the threads."""
+def play_concurrently(episode_ids: list[int], nice: int | None = None) -> list[threading.Thread]:
+    """Start one thread per episode, each playing it through the real service; returns the threads.
+
+    Each thread runs at the CPU priority a deployed worker gives itself (``nice``, default
+    GAUNTLET_WORKER_NICE), and so do the runner host and the Chromium it starts; the bench's other threads
+    (its viewers, its probe) and processes (Daphne, locust) keep theirs."""
+    from django.conf import settings
     from django.db import connections
 
+    from benchmark_site.celery import lower_priority
     from runs import services
+
+    nice = settings.GAUNTLET_WORKER_NICE if nice is None else nice
 
     def play(episode_id: int) -> None:
         try:
+            if nice:
+                lower_priority(nice, thread_only=True)
             services.execute_episode(episode_id)
         finally:
             connections.close_all()

@@ -63,8 +63,6 @@ def main() -> None:
     live_setup.setup_django("gauntlet_live_load")
     from django.conf import settings
 
-    from benchmark_site.celery import lower_priority
-
     worker_nice = settings.GAUNTLET_WORKER_NICE if args.worker_nice is None else args.worker_nice
 
     from runs.models import Run
@@ -93,10 +91,7 @@ def main() -> None:
             time.sleep(7)  # every user started
             started = time.monotonic()
             server_cpu = server.cpu_s()
-            # The episodes play in this process, as a worker's do: at its priority (Daphne and locust, started
-            # already, keep theirs).
-            lower_priority(worker_nice)
-            for thread in live_setup.play_concurrently(episode_ids):
+            for thread in live_setup.play_concurrently(episode_ids, worker_nice):
                 thread.join()
             run_s = time.monotonic() - started
             server_cpu = server.cpu_s() - server_cpu

@@ -1,6 +1,7 @@
 import ctypes
 import logging
 import os
+import threading
 
 from celery import Celery
 from celery.signals import worker_init
@@ -19,10 +20,10 @@ _PR_CAPBSET_DROP = 24
 _CAP_SYS_NICE = 23
 
 
-def lower_priority(niceness: int) -> int:
-    """Give every thread of this process the CPU priority ``niceness`` (never raising it), and with it every
-    thread and process started from now on (Linux keeps a niceness per thread and children inherit it).
-    Returns the niceness the process's threads then have.
+def lower_priority(niceness: int, *, thread_only: bool = False) -> int:
+    """Give every thread of this process (with ``thread_only``, the calling thread) the CPU priority
+    ``niceness`` (never raising it), and with it every thread and process they start from now on (Linux keeps
+    a niceness per thread and children inherit it). Returns the calling thread's niceness then.
 
     A process running as root may raise its priority again, and Chromium does: its browser process sets its
     display threads to -8 and its renderers to 0 or 5, above the web server's. So the calling thread also drops
@@ -31,7 +32,9 @@ def lower_priority(niceness: int) -> int:
     if not os.path.isdir("/proc/self/task"):  # not Linux: the niceness is the process's
         os.setpriority(os.PRIO_PROCESS, 0, max(niceness, os.getpriority(os.PRIO_PROCESS, 0)))
         return os.getpriority(os.PRIO_PROCESS, 0)
-    for tid in (int(name) for name in os.listdir("/proc/self/task")):
+    me = threading.get_native_id()
+    threads = [me] if thread_only else [int(name) for name in os.listdir("/proc/self/task")]
+    for tid in threads:
         try:
             if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
                 os.setpriority(os.PRIO_PROCESS, tid, niceness)
@@ -43,7 +46,7 @@ def lower_priority(niceness: int) -> int:
             log.warning(
                 "could not drop CAP_SYS_NICE: %s; Chromium may raise its priority", os.strerror(ctypes.get_errno())
             )
-    return os.getpriority(os.PRIO_PROCESS, 0)
+    return os.getpriority(os.PRIO_PROCESS, me)
 
 
 @worker_init.connect

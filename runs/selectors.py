@@ -468,6 +468,32 @@ def compare_runs(a: Run, b: Run) -> dict:
     }
 
 
+def tree_branches(roots: list[dict]) -> list[dict]:
+    """checkpoint_tree's nodes as branches, for drawing compactly: ``[{"nodes": [node, ...], "forks":
+    [branch, ...]}]``. A branch is a chain of checkpoints each with one child, drawn as one column; where a
+    checkpoint has several children (a backtrack started another path) its children's branches are drawn side
+    by side. A linear episode is one column however many steps it has."""
+
+    def branch(node: dict) -> dict:
+        chain = [node]
+        while len(chain[-1]["children"]) == 1:
+            chain.append(chain[-1]["children"][0])
+        return {"nodes": chain, "forks": [branch(child) for child in chain[-1]["children"]]}
+
+    return [branch(root) for root in roots]
+
+
+def episode_neighbours(episode: Episode, status: str | None = None) -> dict:
+    """The run's previous and next episode (by id, as the run's table lists them), among those ``status``
+    (a key of STATUS_FILTERS, e.g. failed) if given: ``{"prev": id or None, "next": id or None}``."""
+    episodes = Episode.objects.filter(run_id=episode.run_id)
+    if status in STATUS_FILTERS:
+        episodes = episodes.filter(STATUS_FILTERS[status][0])
+    prev = episodes.filter(pk__lt=episode.pk).order_by("-pk").values_list("pk", flat=True).first()
+    following = episodes.filter(pk__gt=episode.pk).order_by("pk").values_list("pk", flat=True).first()
+    return {"prev": prev, "next": following}
+
+
 def checkpoint_tree(steps) -> list[dict]:
     """The episode's checkpoints as a tree (roots first): one node per step's checkpoint, each under the
     checkpoint the agent was at when it took the action that led there. A node records the action that

@@ -299,7 +299,18 @@ def run_bundle(request, run_id):
 def episode_detail(request, episode_id):
     episode = _episode_for_user(request.user, episode_id)
     steps = list(episode.step_set.all())
-    context = {"episode": episode, "run": episode.run, "steps": steps, "tree": selectors.checkpoint_tree(steps)}
+    status = request.GET.get("status") or ""
+    if status not in selectors.STATUS_FILTERS:
+        status = ""  # the neighbours of every status
+    context = {
+        "episode": episode,
+        "run": episode.run,
+        "steps": steps,
+        "tree": selectors.tree_branches(selectors.checkpoint_tree(steps)),
+        "neighbours": selectors.episode_neighbours(episode, status or None),
+        "neighbour_status": status,
+        "status_filters": selectors.STATUS_FILTERS,
+    }
     return render(request, "runs/episode.html", context)
 
 

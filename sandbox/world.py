@@ -108,6 +108,7 @@ class World:
         # ``copy_state=False`` hands the World a state nobody else holds (build_scenario's own copy).
         self._state: dict[str, dict[str, Any]] = copy.deepcopy(state) if copy_state else state
         self._wal: list[WalRecord] = []
+        self._digest: str | None = None  # digest() until the next change of the state
         self.events: list[WorldEvent] = []
         # Overlay hooks consult and update this; it is part of the episode, not of the sites' state.
         self.flags: dict[str, Any] = {}
@@ -139,10 +140,15 @@ class World:
         return len(self._wal)
 
     def digest(self) -> str:
-        # An empty table and a missing one are the same state: a write to a new table leaves the table
-        # behind, empty, once it is restored away, and the digest must still match the checkpoint's.
-        state = {table: rows for table, rows in self._state.items() if rows}
-        return hashlib.sha256(canonical_json(state).encode()).hexdigest()
+        """The SHA-256 of the state's canonical JSON. Kept until the state next changes (every change goes
+        through :meth:`_apply`): a built-in World takes milliseconds to encode, and the runner asks at every
+        step's checkpoint, most of which follow steps that wrote nothing."""
+        if self._digest is None:
+            # An empty table and a missing one are the same state: a write to a new table leaves the table
+            # behind, empty, once it is restored away, and the digest must still match the checkpoint's.
+            state = {table: rows for table, rows in self._state.items() if rows}
+            self._digest = hashlib.sha256(canonical_json(state).encode()).hexdigest()
+        return self._digest
 
     def snapshot(self) -> dict:
         return copy.deepcopy(self._state)
@@ -225,6 +231,7 @@ class World:
         return str(value)
 
     def _apply(self, table: str, key: str, value: Any) -> None:
+        self._digest = None
         rows = self._state.setdefault(table, {})
         if value is _MISSING:
             rows.pop(key, None)

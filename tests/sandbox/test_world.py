@@ -74,6 +74,31 @@ def test_restore_reproduces_the_checkpoint_digest_exactly():
     assert world.snapshot()["accounts"] == {"1": {"balance": 100}}
 
 
+def fresh_digest(world: World) -> str:
+    """The digest computed from the state now, past the World's cache."""
+    return World(seed=world.seed, state=world.snapshot()).digest()
+
+
+def test_the_cached_digest_follows_every_change_of_the_state():
+    world = make_world()
+    assert world.digest() == world.digest() == fresh_digest(world)
+    digests = [world.digest()]
+    world.write(site="bank", op="credit", table="accounts", key="1", value={"balance": 120})
+    digests.append(world.digest())
+    world.redo([])
+    world.next_id("notes")
+    digests.append(world.digest())
+    assert len(set(digests)) == 3 and digests[-1] == fresh_digest(world)
+    other = make_world()
+    assert other.digest() == digests[0]
+    other.redo(world.wal)
+    assert other.digest() == world.digest()
+    world.restore(1)
+    assert world.digest() == digests[1] == fresh_digest(world)
+    world.restore(0)
+    assert world.digest() == digests[0] == fresh_digest(world)
+
+
 def test_restore_to_an_unknown_position_is_refused():
     world = make_world()
     with pytest.raises(WorldError):

@@ -1,7 +1,7 @@
 """Checkpoints: a restorable point per step, World WAL position + browser state, and their restore.
 
 A checkpoint records the state an agent observed at the start of a step, before its action: the World's WAL
-position (and digest, when it may be restored), the page's URL, a fingerprint of what the agent saw, and the
+position and digest, the page's URL, a fingerprint of what the agent saw, and (when it may be restored) the
 browser state (cookies and local storage, unsubmitted form fields, scroll position, open tabs). Restoring
 rolls the World back through its WAL, re-opens the recorded browser state, and then verifies feasibility:
 the restored page must show what the checkpoint's fingerprint says, else the restore is reported
@@ -47,9 +47,10 @@ class Checkpoint:
     url: str
     title: str
     wal_position: int
-    fingerprint: str = ""  # set, with the digest and browser state, only when the run may restore
+    fingerprint: str = ""  # set by the runner at every checkpoint, like the digest
     world_digest: str = ""
-    # Browser state to re-open: storage_state() (cookies and local storage), scroll and tab URLs.
+    # Browser state to re-open: storage_state() (cookies and local storage), scroll and tab URLs; taken only
+    # when the run may restore.
     browser: dict[str, Any] | None = field(default=None, repr=False)
 
     def public(self) -> dict:

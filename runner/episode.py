@@ -91,7 +91,7 @@ class _Context:
 
     @property
     def restorable(self) -> bool:
-        """Whether checkpoints must hold what a restore needs (browser state, World digest)."""
+        """Whether checkpoints must hold what a restore needs besides the digest: the browser state."""
         return self.spec.backtracking or self.spec.auto_rollback
 
 
@@ -407,11 +407,13 @@ async def _checkpoint(ctx: _Context, agent: _Agent, step: int, observation: dict
         title=observation["title"],
         wal_position=wal_position,
     )
+    # The fingerprint and the World's digest, for the trace whatever the settings (the digest is cached by the
+    # World until its next write, so a step that wrote nothing since the last checkpoint does not recompute it).
+    checkpoint.fingerprint = fingerprint(observation["url"], observation["axtree"])
+    with world.lock:
+        checkpoint.world_digest = world.digest()
     if ctx.restorable:
-        # What a restore needs, taken only when the run may restore: the step loop stays as cheap as before.
-        checkpoint.fingerprint = fingerprint(observation["url"], observation["axtree"])
-        with world.lock:
-            checkpoint.world_digest = world.digest()
+        # The browser state a restore re-opens, taken only when the run may restore: two browser round trips.
         checkpoint.browser = await capture_browser(agent.page, world, agent.index)
     agent.checkpoints[checkpoint.id] = checkpoint
     agent.position = checkpoint.id

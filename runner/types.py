@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PROTOCOL = "gauntlet.agent/v1"
-TRACE_VERSION = "gauntlet.trace/v1"
+TRACE_VERSION = "gauntlet.trace/v2"
 
 # Named agent errors: the agent's failure, scored.
 AGENT_TIMEOUT = "agent_timeout"

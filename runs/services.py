@@ -279,6 +279,11 @@ def _trace_name(episode: Episode) -> str:
     return f"traces/run-{episode.run_id}/episode-{episode.pk}.jsonl"
 
 
+def blob_name(run_id: int, sha256: str) -> str:
+    """Where a trace's blob (docs/trace-format.md) is stored: once per run, named by its content's hash."""
+    return f"traces/run-{run_id}/blobs/{sha256[:2]}/{sha256}"
+
+
 def _screenshot_name(episode: Episode, attempt: int, index: int) -> str:
     return f"traces/run-{episode.run_id}/episode-{episode.pk}/attempt-{attempt}-step-{index}.jpg"
 
@@ -298,6 +303,7 @@ class _EpisodeRecorder:
         self.trace: list[str] = []
         self.watched = watching.WatchFlag(episode.pk)
         self.last_action = ""
+        self.blobs: set[str] = set()  # the blobs this attempt has seen stored
 
     def _still_ours(self):
         return Episode.objects.filter(pk=self.episode.pk, status=Episode.RUNNING, attempts=self.attempt)
@@ -305,6 +311,8 @@ class _EpisodeRecorder:
     def __call__(self, kind: str, payload) -> None:
         if kind == "trace":
             self.trace.append(json.dumps(payload, default=str, ensure_ascii=False))
+        elif kind == "blob":
+            self.save_blob(payload)
         elif kind == "step":
             self.record_step(payload)
             self.last_action = payload.action
@@ -375,6 +383,20 @@ class _EpisodeRecorder:
             episode.steps, episode.seq = record.index, seq
             data = {**step_event_data(step), "row": selectors.episode_row(episode)}
             events.publish_on_commit(episode.run_id, events.STEP, seq, data)
+
+    def save_blob(self, blob: dict) -> None:
+        """Store a blob the trace refers to, unless the run has it already (the same page in another step or
+        episode): its name is its hash, so what is there is the same content."""
+        digest = blob["sha256"]
+        if digest in self.blobs:
+            return
+        name = blob_name(self.episode.run_id, digest)
+        if not default_storage.exists(name):
+            saved = default_storage.save(name, ContentFile(blob["data"]))
+            if saved != name:
+                # Another worker stored the same blob between our check and our write; keep theirs.
+                default_storage.delete(saved)
+        self.blobs.add(digest)
 
     def save_trace(self) -> str:
         name = _trace_name(self.episode)

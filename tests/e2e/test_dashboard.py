@@ -47,4 +47,4 @@ def test_a_user_runs_an_agent_and_watches_it_live(
     download_info.value.save_as(path)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0]["type"] == "episode_start" and lines[-1]["type"] == "episode_end"
-    assert all(line["v"] == "gauntlet.trace/v1" for line in lines)
+    assert all(line["v"] == "gauntlet.trace/v2" and line["ts"] for line in lines)

@@ -376,7 +376,8 @@ def test_a_slow_model_times_out(fake):
 def test_a_wrong_key_is_a_scored_crash_and_stays_out_of_the_trace(fake):
     outcome, events = play(llm(fake, secret="sk-wrong-77e1"))
     assert outcome.agent_error == AGENT_CRASHED and "401" in outcome.agent_error_detail
-    traced = json.dumps([p if k == "trace" else p.as_dict() for k, p in events])
+    blobs = [p["data"].decode(errors="replace") for k, p in events if k == "blob"]
+    traced = json.dumps([p if k == "trace" else p.as_dict() for k, p in events if k != "blob"] + blobs)
     assert "sk-wrong-77e1" not in traced and "sk-wrong-77e1" not in json.dumps(outcome.as_dict())
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from agents.models import Agent, Team
 from benchmark_site.settings import artifact_storage
+from runner.trace import blob_refs
 from runs import services
 from runs.models import Episode, Run, Step, Suite
 from sandbox.suites import parse_suite
@@ -77,8 +78,9 @@ def test_a_workers_trace_and_screenshots_land_in_s3_and_the_dashboard_serves_the
     assert lines[0]["type"] == "episode_start" and lines[-1]["type"] == "episode_end"
     screenshot = client.get(reverse("runs:screenshot", args=[steps[-1].pk]))
     assert screenshot.status_code == 200 and body(screenshot).startswith(b"\xff\xd8")
-    # Everything is in the bucket and nothing stayed on the worker's disk.
-    assert s3_server.keys(s3_storage) == {episode.trace_path, *(step.screenshot_path for step in steps)}
+    # Everything is in the bucket, the trace's blobs too, and nothing stayed on the worker's disk.
+    blobs = {services.blob_name(run.pk, digest) for line in lines for digest in blob_refs(line)}
+    assert blobs and s3_server.keys(s3_storage) == {episode.trace_path, *(s.screenshot_path for s in steps), *blobs}
     assert worker.local_files() == []
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from agents.models import Agent
+from runner.trace import blob_refs
 from runs import services
 from runs.models import Episode, Run, Suite
 from tests.hosts import wait_for_worker
@@ -60,6 +61,7 @@ def test_two_worker_hosts_share_a_run_and_the_web_host_serves_every_artifact(
             lines = [json.loads(line) for line in trace.text.splitlines()]
             assert lines[0]["type"] == "episode_start" and lines[-1]["type"] == "episode_end"
             artifacts.add(episode.trace_path)
+            artifacts |= {services.blob_name(run.pk, digest) for line in lines for digest in blob_refs(line)}
             steps = list(episode.step_set.all())
             assert steps
             for step in steps:

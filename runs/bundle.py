@@ -4,7 +4,8 @@
 ``episodes.csv`` (one line per episode, as the run page's download), ``steps.parquet`` (one row per step with
 every field the step was scored with, built with pandas), and per episode ``episodes/<id>/trace.jsonl``, its
 screenshots (``episodes/<id>/screenshots/step-<index>.jpg``) and, when the run recorded them, Playwright's
-traces (``episodes/<id>/playwright-trace-attempt-<a>-agent-<n>.zip``). The zip is made as a stream of chunks
+traces (``episodes/<id>/playwright-trace-attempt-<a>-agent-<n>.zip``); and once each, the blobs the traces
+refer to (``blobs/<sha256>``: what the agent was sent, docs/trace-format.md). The zip is made as a stream of chunks
 (:func:`stream`): an artifact is copied through in pieces and nothing holds the whole archive, so a big
 run's bundle costs its largest table in memory, not its size.
 """
@@ -21,7 +22,8 @@ import pandas as pd
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from runs import selectors
+from runner.trace import blob_refs
+from runs import selectors, services
 from runs.models import Episode, Run, Step
 
 FORMAT = 1
@@ -175,6 +177,7 @@ def stream(run: Run) -> Iterator[bytes]:
         .order_by("pk")
         .values("pk", "scenario__key", "trial", "trace_path", "playwright_traces")
     }
+    blobs: set[str] = set()  # what the traces refer to, each stored once per run (docs/trace-format.md)
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         archive.writestr("run.json", json.dumps(run_document(run), indent=2, default=str) + "\n")
         yield sink.take()
@@ -184,14 +187,34 @@ def stream(run: Run) -> Iterator[bytes]:
         yield sink.take()
         for pk, episode in episodes.items():
             if episode["trace"]:
-                yield from _copy(archive, sink, episode["trace"], f"episodes/{pk}/trace.jsonl", zipfile.ZIP_DEFLATED)
+                yield from _copy_trace(archive, sink, episode["trace"], f"episodes/{pk}/trace.jsonl", blobs)
             for trace in episode["playwright"]:
                 name = f"episodes/{pk}/playwright-trace-attempt-{trace['attempt']}-agent-{trace['agent']}.zip"
                 yield from _copy(archive, sink, trace["path"], name, zipfile.ZIP_STORED)
+        for digest in sorted(blobs):
+            yield from _copy(archive, sink, services.blob_name(run.pk, digest), f"blobs/{digest}", zipfile.ZIP_DEFLATED)
         shots = Step.objects.filter(run=run).exclude(screenshot_path="").order_by("episode_id", "index")
         for episode_id, index, path in shots.values_list("episode_id", "index", "screenshot_path").iterator():
             # JPEG is compressed already.
             yield from _copy(archive, sink, path, screenshot_name(episode_id, index), zipfile.ZIP_STORED)
+    yield sink.take()
+
+
+def _copy_trace(archive: zipfile.ZipFile, sink: _Sink, path: str, name: str, blobs: set[str]) -> Iterator[bytes]:
+    """An episode's trace.jsonl into the archive, noting the blobs its lines refer to."""
+    try:
+        with default_storage.open(path, "rb") as source:
+            data = source.read()
+    except (FileNotFoundError, OSError):
+        return
+    for line in data.splitlines():
+        try:
+            blobs.update(blob_refs(json.loads(line)))
+        except ValueError:
+            continue  # not ours to judge here: the trace goes in as it is
+    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
     yield sink.take()
 
 

@@ -1,5 +1,6 @@
 """The run bundle: one zip per run, streamed, that reads back to what the database and the stored artifacts hold."""
 
+import hashlib
 import io
 import json
 import zipfile
@@ -11,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from agents.models import Agent, Team
+from runner.trace import blob_refs
 from runs import bundle, selectors, services
 from runs.models import Episode, Step, Suite
 
@@ -100,6 +102,16 @@ def test_the_bundle_reads_back_to_the_database_and_the_artifacts(client, played_
     assert played.count() == 3
     for episode in played:
         assert archive.read(f"episodes/{episode.pk}/trace.jsonl") == stored(episode.trace_path)
+    # What the agent was sent: every blob the traces refer to, once, under its hash.
+    refs = {
+        ref
+        for episode in played
+        for line in archive.read(f"episodes/{episode.pk}/trace.jsonl").splitlines()
+        for ref in blob_refs(json.loads(line))
+    }
+    assert refs and {name.removeprefix("blobs/") for name in names if name.startswith("blobs/")} == refs
+    for ref in refs:
+        assert hashlib.sha256(archive.read(f"blobs/{ref}")).hexdigest() == ref
     # The queued episodes have no trace yet, and nothing stands in for one.
     for episode in Episode.objects.filter(run=run, trace_path=""):
         assert not any(name.startswith(f"episodes/{episode.pk}/") for name in names)

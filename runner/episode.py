@@ -518,6 +518,18 @@ _EVENT_TYPES = {
 }
 
 
+def _target(action, observation: dict) -> dict:
+    """The element ``action``'s ref names on the page the agent saw: role and name, so that the episode page can
+    say "click textbox 'Street'" instead of "click('e12')"."""
+    ref = action.args.get("ref") if action is not None else None
+    if not ref:
+        return {}
+    for element in snapshot_of(observation).elements:
+        if element.get("ref") == ref:
+            return {"ref": ref, "role": element.get("role", ""), "name": element.get("name", "")}
+    return {"ref": ref, "role": "", "name": ""}
+
+
 async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict, float]:
     """One observe → act → result cycle of one agent. Returns (error, usage, agent latency in ms)."""
     spec, instance, score, emit, messages = ctx.spec, ctx.instance, ctx.score, ctx.emit, ctx.messages
@@ -614,6 +626,7 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
         screenshot=jpeg,
         agent_index=agent.index,
         tree=tree,
+        target=_target(action, observation),
     )
     trace = ctx.trace.event
     trace("action_result", {**base, "error": error, "agent_error_detail": detail})

@@ -87,6 +87,9 @@ class StepRecord:
     # Where the step sits in the checkpoint tree: its checkpoint (state before the action) and parent,
     # and, when the step went back (a backtrack, or an auto-rollback of its harm), where to and whether it worked.
     tree: dict[str, Any] = field(default_factory=dict)
+    # The element the action's ref named, as the agent's observation showed it: {"ref", "role", "name"}
+    # ({} when the action names no ref; role and name empty when the page had no such ref).
+    target: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         data = asdict(self)

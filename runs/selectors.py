@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import threading
 import time
 
+from django.core.files.storage import default_storage
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404
 
@@ -481,6 +484,74 @@ def tree_branches(roots: list[dict]) -> list[dict]:
         return {"nodes": chain, "forks": [branch(child) for child in chain[-1]["children"]]}
 
     return [branch(root) for root in roots]
+
+
+# Diff lines shown between two observations at most (a whole new page is summed up beyond that).
+DIFF_MAX_LINES = 400
+
+
+def _trace_content(run_id: int, content: dict | None) -> str | None:
+    """The text of a trace v2 content object (inline, or its blob), None when it is absent or gone."""
+    if not content:
+        return None
+    if "text" in content:
+        return content["text"]
+    from runs.services import blob_name
+
+    try:
+        with default_storage.open(blob_name(run_id, content["ref"].removeprefix("sha256:")), "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def step_observation(episode: Episode, index: int) -> dict | None:
+    """What the agent was sent at step ``index`` (from the episode's stored trace.jsonl v2 and its blobs) and
+    how the page changed since its previous step: ``{"step", "agent", "url", "title", "fields", "axtree",
+    "dom", "elements", "diff": [unified diff lines of the accessibility tree], "previous_step"}``. None when
+    the episode has no trace (yet: it is written when the episode ends) or the trace has no such step (v1)."""
+    if not episode.trace_path:
+        return None
+    try:
+        with default_storage.open(episode.trace_path, "rb") as f:
+            lines = f.read().splitlines()
+    except (FileNotFoundError, OSError):
+        return None
+    observations = {}
+    for line in lines:
+        if b'"observation"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("type") == "observation":
+            observations[event.get("step")] = event
+    event = observations.get(index)
+    if event is None or "fields" not in event:
+        return None
+    agent = event.get("agent", 0)
+    previous = max((i for i, e in observations.items() if i < index and e.get("agent", 0) == agent), default=None)
+    axtree = _trace_content(episode.run_id, event.get("axtree"))
+    elements = _trace_content(episode.run_id, event.get("elements"))
+    before = _trace_content(episode.run_id, observations[previous].get("axtree")) if previous is not None else None
+    diff = []
+    if before is not None and axtree is not None:
+        diff = list(difflib.unified_diff(before.splitlines(), axtree.splitlines(), "before", "after", n=1, lineterm=""))
+        if len(diff) > DIFF_MAX_LINES:
+            diff = diff[:DIFF_MAX_LINES] + [f"… {len(diff) - DIFF_MAX_LINES} more lines of difference"]
+    return {
+        "step": index,
+        "agent": agent,
+        "url": event.get("url"),
+        "title": event.get("title"),
+        "fields": event.get("fields", []),
+        "axtree": axtree,
+        "dom": _trace_content(episode.run_id, event.get("dom")),
+        "elements": json.loads(elements) if elements else None,
+        "previous_step": previous,
+        "diff": diff,
+    }
 
 
 def episode_neighbours(episode: Episode, status: str | None = None) -> dict:

@@ -18,6 +18,11 @@ urlpatterns = [
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
     path(
+        "episodes/<int:episode_id>/steps/<int:index>/observation.json",
+        views.step_observation,
+        name="step_observation",
+    ),
+    path(
         "episodes/<int:episode_id>/playwright-trace-<int:number>.zip",
         views.episode_playwright_trace,
         name="playwright_trace",

@@ -344,6 +344,22 @@ def episode_playwright_trace(request, episode_id, number):
 
 
 @login_required
+def step_observation(request, episode_id, index):
+    """What the agent was sent at one step and how the page changed since its previous step, as JSON (the
+    episode page reads it when a step's "what the agent saw" is opened)."""
+    episode = _episode_for_user(request.user, episode_id)
+    seen = selectors.step_observation(episode, index)
+    if seen is None:
+        message = (
+            "The trace is written when the episode ends." if not episode.trace_path else "No such step in the trace."
+        )
+        return JsonResponse({"error": message}, status=404)
+    response = JsonResponse(seen)
+    patch_cache_control(response, private=True, max_age=3600 if episode.finished else 0)
+    return response
+
+
+@login_required
 def step_screenshot(request, step_id):
     step = get_object_or_404(Step, pk=step_id)
     _episode_for_user(request.user, step.episode_id)

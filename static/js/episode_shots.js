@@ -29,7 +29,9 @@
   document.getElementById("shot-prev").addEventListener("click", function () { show(current - 1); });
   document.getElementById("shot-next").addEventListener("click", function () { show(current + 1); });
   document.getElementById("shot-close").addEventListener("click", function () { viewer.close(); });
-  viewer.addEventListener("keydown", function (event) {
+  // On the document, not the dialog: the focused button may be the one the last step disabled.
+  document.addEventListener("keydown", function (event) {
+    if (!viewer.open) return;
     if (event.key === "ArrowLeft") { event.preventDefault(); show(current - 1); }
     if (event.key === "ArrowRight") { event.preventDefault(); show(current + 1); }
   });

@@ -61,3 +61,49 @@ def test_a_long_episode_fits_the_screen_and_its_screenshots_page_with_the_keyboa
     assert full.get_attribute("src").endswith(reverse("runs:screenshot", args=[steps[1].pk]))
     browser_page.keyboard.press("Escape")
     assert not viewer.is_visible()
+
+
+def test_each_step_shows_what_its_ref_named_and_opens_what_the_agent_saw_and_the_page_change(
+    asgi_server, builtins, team_user, browser_page
+):
+    from agents.models import Agent
+    from runs import services
+    from runs.models import Suite
+
+    team, user = team_user
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=1,
+        enqueue=False,
+    )
+    episode = run.episodes.order_by("pk").first()
+    assert services.execute_episode(episode.pk) == "scored"
+    steps = list(episode.step_set.order_by("index"))
+    clicked = next(s for s in steps if s.data.get("target", {}).get("role"))
+    client = Client()
+    client.force_login(user)
+    browser_page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": asgi_server}]
+    )
+    browser_page.goto(asgi_server + reverse("runs:episode", args=[episode.pk]))
+
+    target = clicked.data["target"]
+    assert (
+        f"→ {target['role']}"
+        in browser_page.locator(".target").all_inner_texts()[
+            [s.index for s in steps if s.data.get("target")].index(clicked.index)
+        ]
+    )
+
+    second = browser_page.locator("details.seen").nth(1)
+    second.locator("summary").click()
+    second.locator("pre.axtree").wait_for()
+    assert "[ref=" in second.locator("pre.axtree").inner_text()
+    assert "Page change since step 1" in second.inner_text()
+
+    data = client.get(reverse("runs:step_observation", args=[episode.pk, 2])).json()
+    assert data["previous_step"] == 1 and data["axtree"] and isinstance(data["elements"], list)
+    assert client.get(reverse("runs:step_observation", args=[episode.pk, 999])).status_code == 404

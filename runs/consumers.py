@@ -74,18 +74,22 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
 
 class EpisodeConsumer(AsyncJsonWebsocketConsumer):
-    """An episode page's websocket: the episode's live screencast while it runs (runs.watching says the
-    worker that someone watches, for as long as the socket is open)."""
+    """An episode page's websocket: the episode's steps as they are taken, its end, and its live screencast
+    while it runs (runs.watching tells the worker that someone watches, for as long as the socket is open)."""
 
     async def connect(self):
         await self.accept()
         self.episode_id = int(self.scope["url_route"]["kwargs"]["episode_id"])
-        self.scope["user"], status = await _episode_watcher(self.scope, self.episode_id)
-        if status is None:
+        self.scope["user"], found = await _episode_watcher(self.scope, self.episode_id)
+        if found is None:
             await self.close(code=4403)
             return
+        status, run_id = found
         self.group = events.episode_group(self.episode_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        # The run's events too, for this episode's steps and its end.
+        self.run_group = events.run_group(run_id)
+        await self.channel_layer.group_add(self.run_group, self.channel_name)
         await self.send_json({"type": "hello", "episode_id": self.episode_id, "status": status})
         self.renewing = asyncio.ensure_future(self._keep_watching())
 
@@ -102,9 +106,19 @@ class EpisodeConsumer(AsyncJsonWebsocketConsumer):
             self.renewing.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.run_group, self.channel_name)
 
     async def episode_frame(self, message):
         await self.send_json({"type": "frame", **message["frame"]})
+
+    async def run_event(self, message):
+        event = message["event"]
+        data = event.get("data") or {}
+        if event["type"] == events.STEP and data.get("episode_id") == self.episode_id:
+            step = {k: v for k, v in data.items() if k != "row"}
+            await self.send_json({"type": "step", **step})
+        elif event["type"] == events.EPISODE and (data.get("row") or {}).get("id") == self.episode_id:
+            await self.send_json({"type": "episode", "status": data["row"]["status"]})
 
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
@@ -138,12 +152,12 @@ def _watcher(scope, run_id: int):
 
 @pooled
 def _episode_watcher(scope, episode_id: int):
-    """(the session's user, the episode's status if that user may watch its run, else None)."""
+    """(the session's user, (the episode's status, its run) if that user may watch the run, else None)."""
     user = get_user.func(scope)
     if not user.is_authenticated:
         return user, None
     visible = Episode.objects.filter(pk=episode_id, run__in=Run.objects.visible_to(user)).order_by()
-    return user, visible.values_list("status", flat=True).first()
+    return user, visible.values_list("status", "run_id").first()
 
 
 @pooled

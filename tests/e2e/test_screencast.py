@@ -67,6 +67,11 @@ def test_a_watched_running_episode_shows_moving_frames_and_its_action(asgi_serve
         shown = browser_page.locator("#screen-action").inner_text()
         actions = set(episode.step_set.values_list("action", flat=True))
         assert shown in actions or shown == "(first step)"
+        # The steps table grows as steps are taken, without a reload.
+        browser_page.wait_for_function("document.querySelectorAll('tr.live-step').length >= 2", timeout=60_000)
+        first_row = browser_page.locator("tr.live-step").first
+        index = int(first_row.get_attribute("id").removeprefix("step-"))
+        assert first_row.locator("code").nth(1).inner_text() == episode.step_set.get(index=index).action
     finally:
         browser_page.goto("about:blank")  # stop watching: the rest of the episode plays unwatched
         player.join(timeout=180)
@@ -99,3 +104,18 @@ def test_a_watch_lasts_only_as_long_as_its_renewals(builtins, team_user, monkeyp
     flag.checked -= watching.CHECK_S
     flag.refresh()
     assert flag() is False
+
+
+def test_the_page_of_a_running_episode_shows_its_results_when_it_ends(asgi_server, builtins, team_user, browser_page):
+    team, user = team_user
+    episode = long_episode(team, user, max_steps=6)
+    client = Client()
+    client.force_login(user)
+    browser_page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": asgi_server}]
+    )
+    browser_page.goto(asgi_server + reverse("runs:episode", args=[episode.pk]))
+    browser_page.wait_for_function("document.getElementById('screen-status').textContent.startsWith('waiting')")
+    assert services.execute_episode(episode.pk) == "scored"
+    browser_page.wait_for_function("document.querySelector('h1 .status').textContent === 'scored'", timeout=30_000)
+    assert browser_page.locator("table.steps tbody tr").count() == 6

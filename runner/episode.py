@@ -539,7 +539,9 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
         world.step, world.agent = step, agent.index
         wal_start = world.position
     observation = await observe(agent.page, options=ctx.observation, record_jpeg=spec.screenshots)
+    world_started = time.perf_counter()
     checkpoint = await _checkpoint(ctx, agent, step, observation, wal_start)
+    world_s = time.perf_counter() - world_started
     notices, agent.notices = agent.notices, []
     observation.update(last_action=agent.last_action, last_action_error=agent.last_error, notices=notices)
     jpeg = observation.pop("_jpeg")
@@ -602,10 +604,12 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
                 error = f"no element with ref {action.args['ref']!r} on the current page"
             else:
                 error = await execute(agent.page, action)
+    world_started = time.perf_counter()
     new_milestones, new_harms, events = score.update(step)
     with world.lock:
         # Only this step's records: scan from where the step began, not the whole log every step.
         wal = [r.as_dict() for r in world.wal[wal_start:] if r.step == step]
+    world_s += time.perf_counter() - world_started
     if new_harms and spec.auto_rollback:
         tree.update(await _auto_rollback(ctx, agent, step, checkpoint, new_harms))
     record = StepRecord(
@@ -618,6 +622,7 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
         observation_digest=digest,
         agent_latency_ms=round(agent_ms, 2),
         step_ms=round((time.perf_counter() - step_started) * 1000, 2),
+        world_ms=round(world_s * 1000, 2),
         usage=usage,
         wal=wal,
         events=events,

@@ -90,6 +90,9 @@ class StepRecord:
     # The element the action's ref named, as the agent's observation showed it: {"ref", "role", "name"}
     # ({} when the action names no ref; role and name empty when the page had no such ref).
     target: dict[str, Any] = field(default_factory=dict)
+    # The step's time in the World: its checkpoint and its scoring (milestones, harms, the WAL it wrote). The
+    # rest of step_ms that is not the agent's (agent_latency_ms) is the browser's: observing and acting.
+    world_ms: float = 0.0
 
     def as_dict(self) -> dict:
         data = asdict(self)

@@ -16,3 +16,10 @@ def rate(value):
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def browser_ms(step):
+    """A step's time that was neither the agent's nor the World's: the browser observing and acting."""
+    world = (step.data or {}).get("world_ms") or 0
+    return max(0.0, step.step_ms - step.agent_latency_ms - world)

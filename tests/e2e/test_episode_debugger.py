@@ -98,6 +98,10 @@ def test_each_step_shows_what_its_ref_named_and_opens_what_the_agent_saw_and_the
         ]
     )
 
+    split = browser_page.locator(".step-time").first.inner_text()
+    assert "agent" in split and "World" in split and "browser" in split
+    assert steps[0].data["world_ms"] >= 0
+
     second = browser_page.locator("details.seen").nth(1)
     second.locator("summary").click()
     second.locator("pre.axtree").wait_for()

@@ -22,27 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.host import get_host  # noqa: E402
-from runner.types import PLAYWRIGHT_TRACE_MODES, AgentSpec, EpisodeSpec  # noqa: E402
+from random_spec import TASKS, random_spec  # noqa: E402
 
-TASKS = ["shop.purchase", "mail.reply_to_message", "bank.pay_payee", "forum.reply_thread"]
+from runner.host import get_host  # noqa: E402
+from runner.types import PLAYWRIGHT_TRACE_MODES  # noqa: E402
 
 
 def episode(i: int, steps: int, mode: str) -> dict:
-    spec = EpisodeSpec(
-        episode_id=i,
-        run_id=0,
-        scenario_key="bench",
-        task=TASKS[i % len(TASKS)],
-        overlays=[],
-        params={},
-        seed=i,
-        trial=0,
-        agent=AgentSpec(kind="builtin", config={"name": "random", "stop_probability": 0}),
-        max_steps=steps,
-        screenshots=True,
-        playwright_trace=mode,
-    )
+    spec = random_spec(i, steps, playwright_trace=mode)
     step_ms, kept = [], []
 
     def on_event(kind, payload):

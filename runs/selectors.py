@@ -549,6 +549,12 @@ def step_observation(episode: Episode, index: int) -> dict | None:
         "axtree": axtree,
         "dom": _trace_content(episode.run_id, event.get("dom")),
         "elements": json.loads(elements) if elements else None,
+        # The images as sent, by hash (runs:blob serves them).
+        "images": {
+            name: event[name]["ref"].removeprefix("sha256:")
+            for name in ("screenshot", "set_of_marks")
+            if isinstance(event.get(name), dict)
+        },
         "previous_step": previous,
         "diff": diff,
     }

@@ -17,6 +17,7 @@ urlpatterns = [
     path("runs/<int:run_id>/publish/", views.publish_run, name="publish"),
     path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
     path("episodes/<int:episode_id>/trace.jsonl", views.episode_trace, name="trace"),
+    path("episodes/<int:episode_id>/blobs/<str:digest>", views.trace_blob, name="blob"),
     path(
         "episodes/<int:episode_id>/steps/<int:index>/observation.json",
         views.step_observation,

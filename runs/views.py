@@ -354,9 +354,28 @@ def step_observation(request, episode_id, index):
             "The trace is written when the episode ends." if not episode.trace_path else "No such step in the trace."
         )
         return JsonResponse({"error": message}, status=404)
+    seen["images"] = {
+        name: reverse("runs:blob", args=[episode.pk, digest]) for name, digest in seen["images"].items()
+    }
     response = JsonResponse(seen)
     patch_cache_control(response, private=True, max_age=3600 if episode.finished else 0)
     return response
+
+
+@login_required
+def trace_blob(request, episode_id, digest):
+    """A blob of the episode's run (docs/trace-format.md), such as a screenshot exactly as the agent was sent it."""
+    episode = _episode_for_user(request.user, episode_id)
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise Http404("not a blob's hash")
+    name = services.blob_name(episode.run_id, digest)
+    if name and default_storage.exists(name):
+        with default_storage.open(name, "rb") as f:
+            head = f.read(3)
+        content_type = "image/jpeg" if head == b"\xff\xd8\xff" else "application/octet-stream"
+    else:
+        content_type = "application/octet-stream"
+    return _artifact_response(name, content_type, missing="No such blob in this run.")
 
 
 @login_required

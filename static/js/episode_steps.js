@@ -52,7 +52,17 @@
           }
           if (data.axtree !== null) body.append(block("Accessibility tree, as sent", data.axtree, "axtree"));
           if (data.dom !== null) body.append(block("DOM text, as sent", data.dom));
-          if (data.axtree === null && data.dom === null) body.textContent = "Sent: " + data.fields.join(", ");
+          Object.keys(data.images || {}).forEach(function (name) {
+            const heading = document.createElement("div");
+            heading.className = "muted";
+            heading.textContent = (name === "screenshot" ? "Screenshot" : "Set-of-marks screenshot") + ", as sent";
+            const img = document.createElement("img");
+            img.src = data.images[name];
+            img.alt = name + " sent at step " + data.step;
+            img.className = "sent-image";
+            body.append(heading, img);
+          });
+          if (!body.childNodes.length) body.textContent = "Sent: " + data.fields.join(", ");
         })
         .catch(function () { body.textContent = "could not read the step's observation"; delete details.dataset.loaded; });
     });

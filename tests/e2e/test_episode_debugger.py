@@ -109,5 +109,6 @@ def test_each_step_shows_what_its_ref_named_and_opens_what_the_agent_saw_and_the
     assert "Page change since step 1" in second.inner_text()
 
     data = client.get(reverse("runs:step_observation", args=[episode.pk, 2])).json()
+    assert data["images"] == {}  # the oracle is sent no screenshot
     assert data["previous_step"] == 1 and data["axtree"] and isinstance(data["elements"], list)
     assert client.get(reverse("runs:step_observation", args=[episode.pk, 999])).status_code == 404

@@ -104,3 +104,27 @@ def test_a_200_step_episode_page_renders_in_well_under_a_second(client, run_of_s
     elapsed = time.perf_counter() - started
     assert page.status_code == 200 and page.content.count(b'id="cp-') == 200
     assert elapsed < 1.0, elapsed
+
+
+def test_a_screenshot_is_served_as_the_agent_was_sent_it_to_its_team_only(client, run_of_six, django_user_model):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from agents.models import Team
+
+    run, user = run_of_six
+    episode = run.episodes.first()
+    jpeg = b"\xff\xd8\xff\xe0" + b"x" * 100
+    digest = __import__("hashlib").sha256(jpeg).hexdigest()
+    default_storage.save(services.blob_name(run.pk, digest), ContentFile(jpeg))
+    client.force_login(user)
+    response = client.get(reverse("runs:blob", args=[episode.pk, digest]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content) == jpeg
+    assert client.get(reverse("runs:blob", args=[episode.pk, "0" * 64])).status_code == 404
+    assert client.get(reverse("runs:blob", args=[episode.pk, "..%2F..%2Fetc"])).status_code == 404
+    assert client.get(reverse("runs:blob", args=[episode.pk, digest.upper()])).status_code == 404
+    stranger = django_user_model.objects.create_user("mallory", password="correct horse battery")
+    Team.objects.create(name="other").members.add(stranger)
+    client.force_login(stranger)
+    assert client.get(reverse("runs:blob", args=[episode.pk, digest])).status_code == 404

@@ -102,7 +102,32 @@ _WRITE_PAGE = """(state) => {
 }"""
 
 
-_READ_ORIGIN = "(() => { let had = 0; try { had = localStorage.length } catch (e) {} return [location.origin, had] })()"
+# On the re-opened page, one evaluate: local storage checked against the recorded one of the page's origin (an
+# error or blank page has none of its own: reading it throws), then the fields and scroll written. Unless the
+# storage differed: then it is written instead, and true says the page must be reloaded for the site to read
+# it (the sandbox sites keep nothing there today), the fields after that.
+_SETTLE_PAGE = """({storage, state}) => {
+  let items = null;
+  try { items = Object.entries(localStorage) } catch (e) {}
+  if (items !== null) {
+    const want = storage[location.origin] || [];
+    const same = items.length === want.length && want.every((i) => localStorage.getItem(i.name) === i.value);
+    if (!same) {
+      localStorage.clear();
+      for (const i of want) localStorage.setItem(i.name, i.value);
+      return true;
+    }
+  }
+  if (state.fields.length || state.scroll[0] || state.scroll[1]) (WRITE_PAGE)(state);
+  return false;
+}""".replace("WRITE_PAGE", _WRITE_PAGE)
+
+
+def _same_cookies(a: list[dict], b: list[dict]) -> bool:
+    def key(cookie: dict) -> tuple:
+        return tuple(sorted((k, str(v)) for k, v in cookie.items()))
+
+    return sorted(map(key, a)) == sorted(map(key, b))
 
 
 async def capture_browser(page: Page, world: World, agent: int) -> dict:
@@ -123,29 +148,29 @@ async def capture_browser(page: Page, world: World, agent: int) -> dict:
 
 
 async def restore_browser(page: Page, state: dict, url: str) -> None:
-    """Re-open ``url`` with the recorded cookies, local storage, fields and scroll; close tabs opened since."""
+    """Re-open ``url`` with the recorded cookies, local storage, fields and scroll; close tabs opened since.
+
+    The page is always re-opened; the cookies are replaced, and the page reloaded for its local storage, only
+    when they differ from the recorded ones (a step seldom changes either).
+    """
     context = page.context
     for other in context.pages:
         if other is not page:
             await other.close()
-    await context.clear_cookies()
     storage = state.get("storage") or {}
-    if storage.get("cookies"):
-        await context.add_cookies(storage["cookies"])
+    cookies = storage.get("cookies") or []
+    if not _same_cookies(await context.cookies(), cookies):
+        await context.clear_cookies()
+        if cookies:
+            await context.add_cookies(cookies)
     await page.goto(url, wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
     origin_items = {o["origin"]: o.get("localStorage", []) for o in storage.get("origins", [])}
-    # One round trip for both; error and blank pages have no storage of their own (reading it throws): 0 then.
-    origin, had = await page.evaluate(_READ_ORIGIN)
-    items = origin_items.get(origin, [])
-    if items or had:
-        # The sandbox sites keep nothing there today; a site that did would read it on load, so reload.
-        await page.evaluate(
-            "items => { localStorage.clear(); for (const i of items) localStorage.setItem(i.name, i.value); }", items
-        )
+    recorded = state.get("page") or {}
+    on_page = {"fields": recorded.get("fields") or [], "scroll": recorded.get("scroll") or [0, 0]}
+    if await page.evaluate(_SETTLE_PAGE, {"storage": origin_items, "state": on_page}):
         await page.reload(wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
-    on_page = state.get("page") or {}
-    if on_page.get("fields") or any(on_page.get("scroll") or []):
-        await page.evaluate(_WRITE_PAGE, on_page)
+        if on_page["fields"] or any(on_page["scroll"]):
+            await page.evaluate(_WRITE_PAGE, on_page)
 
 
 @dataclass

@@ -160,11 +160,14 @@ async def capture_browser(page: Page, world: World, agent: int) -> dict:
     return {"storage": storage, "signed_out": signed_out, "page": on_page, "tabs": [p.url for p in context.pages]}
 
 
-async def restore_browser(page: Page, state: dict, url: str) -> None:
+async def restore_browser(page: Page, state: dict, url: str, *, observe_along: bool = False) -> dict | None:
     """Re-open ``url`` with the recorded cookies, local storage, fields and scroll; close tabs opened since.
 
     The page is always re-opened; the cookies are replaced, and the page reloaded for its local storage, only
-    when they differ from the recorded ones (a step seldom changes either).
+    when they differ from the recorded ones (a step seldom changes either). With ``observe_along``, when no
+    field or scroll is to be written, the page's storage is checked while the page is observed, and that
+    observation is returned; else (or when the storage differed and the page was reloaded, or observing failed)
+    None, and the caller observes the page itself.
     """
     context = page.context
     for other in context.pages:
@@ -180,10 +183,28 @@ async def restore_browser(page: Page, state: dict, url: str) -> None:
     origin_items = {o["origin"]: o.get("localStorage", []) for o in storage.get("origins", [])}
     recorded = state.get("page") or {}
     on_page = {"fields": recorded.get("fields") or [], "scroll": recorded.get("scroll") or [0, 0]}
-    if await page.evaluate(_SETTLE_PAGE, {"storage": origin_items, "state": on_page}):
+    settle = page.evaluate(_SETTLE_PAGE, {"storage": origin_items, "state": on_page})
+    writes = bool(on_page["fields"] or any(on_page["scroll"]))
+    observation = None
+    if observe_along and not writes:
+        # The check writes nothing unless the storage differed, and then the page is reloaded and this
+        # observation dropped: one round trip's wait instead of two.
+        differs, observation = await asyncio.gather(settle, observe(page), return_exceptions=True)
+        for result in (differs, observation):
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        if isinstance(differs, Exception):
+            raise differs
+        if isinstance(observation, Exception):
+            observation = None  # observed again by the caller, and failing there as it would have
+    else:
+        differs = await settle
+    if differs:
         await page.reload(wait_until="domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)
-        if on_page["fields"] or any(on_page["scroll"]):
+        if writes:
             await page.evaluate(_WRITE_PAGE, on_page)
+        return None
+    return observation
 
 
 @dataclass
@@ -232,7 +253,7 @@ async def restore(world: World, page: Page, checkpoint: Checkpoint) -> RestoreRe
         error = f"{BACKTRACK_INFEASIBLE}: the World's state differs from the checkpoint's after the rollback"
         return RestoreResult(False, error, digest, world_ms, (time.perf_counter() - started) * 1000)
     try:
-        await restore_browser(page, checkpoint.browser or {}, checkpoint.url)
+        observation = await restore_browser(page, checkpoint.browser or {}, checkpoint.url, observe_along=True)
     except PlaywrightError as exc:
         # The page cannot be re-opened as it was (a refused URL, a page that never finishes loading).
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -241,7 +262,8 @@ async def restore(world: World, page: Page, checkpoint: Checkpoint) -> RestoreRe
             f"but its page could not be re-opened ({detail})"
         )
         return RestoreResult(False, error, digest, world_ms, (time.perf_counter() - started) * 1000)
-    observation = await observe(page)
+    if observation is None:
+        observation = await observe(page)
     total_ms = (time.perf_counter() - started) * 1000
     if fingerprint(observation["url"], observation["axtree"]) != checkpoint.fingerprint:
         error = (

@@ -70,6 +70,21 @@ def test_it_puts_back_fields_edited_since_the_checkpoint_and_empties_those_fille
     assert email == ""  # at its default in the checkpoint, so back at it
 
 
+def test_it_writes_the_fields_after_the_reload_that_local_storage_needs():
+    async def body(world, page):
+        await page.goto(SHOP + "track")
+        await page.evaluate("() => { localStorage.clear(); localStorage.setItem('cart', 'boots') }")
+        await page.fill("input[name=order]", "1001")
+        checkpoint = await _checkpoint(world, page)
+        await page.evaluate("() => localStorage.setItem('cart', 'tent')")
+        result = await restore(world, page, checkpoint)
+        return result, await page.input_value("input[name=order]"), await page.evaluate(STORAGE)
+
+    result, order, storage = _on_a_page(body)
+    assert result.ok, result.error
+    assert order == "1001" and storage == {"cart": "boots"}
+
+
 def test_with_nothing_changed_it_still_reloads_the_page_and_keeps_everything():
     async def body(world, page):
         context = page.context

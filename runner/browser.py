@@ -24,10 +24,14 @@ from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read
 from sandbox.policies import parse_snapshot
 from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
-# Playwright passes Chromium a --disable-features list of its own, and Chromium keeps only the last one it is
-# given: ours repeats Playwright's (tests/runner/test_chromium_memory.py checks it still does) and adds the
-# omnibox pop-ups, web pages that headless Chromium preloads for every context in a renderer process of its
-# own (~40 MiB per episode, for a pop-up headless never shows).
+# Playwright passes Chromium a --disable-features and an --enable-features list of its own, and Chromium keeps
+# only the last of each it is given: ours repeat Playwright's (tests/runner/test_chromium_memory.py checks they
+# still do) and add what saves memory:
+# - the omnibox pop-ups off, web pages that headless Chromium preloads for every context in a renderer process
+#   of its own (~40 MiB per episode, for a pop-up headless never shows);
+# - no spare renderer, a process Chromium keeps started for the next page, which a worker's episodes rarely
+#   wait for (their contexts are made ahead) but which holds a renderer's memory all along;
+# - the network service on a thread of the browser process rather than in a process of its own (~20 MiB).
 PLAYWRIGHT_DISABLED_FEATURES = [
     "AimEnabled",
     "AvoidCorsURLLoaderRestartOnRedirect",
@@ -46,7 +50,18 @@ PLAYWRIGHT_DISABLED_FEATURES = [
     "msEdgeUpdateLaunchServicesPreferredVersion",
     "msForceBrowserSignIn",
 ]
-DISABLED_FEATURES = [*PLAYWRIGHT_DISABLED_FEATURES, "WebUIOmniboxPopup", "WebUIOmniboxAimPopup"]
+DISABLED_FEATURES = [
+    *PLAYWRIGHT_DISABLED_FEATURES,
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+    "SpareRendererForSitePerProcess",
+]
+# Playwright leaves out its new-surface screenshots when PLAYWRIGHT_LEGACY_SCREENSHOT is set; so do we.
+PLAYWRIGHT_ENABLED_FEATURES = [
+    *([] if os.environ.get("PLAYWRIGHT_LEGACY_SCREENSHOT") else ["CDPScreenshotNewSurface"]),
+    "SkipListAccountsWithoutGaiaCookies",
+]
+ENABLED_FEATURES = [*PLAYWRIGHT_ENABLED_FEATURES, "NetworkServiceInProcess2"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -57,6 +72,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
     "--disable-features=" + ",".join(DISABLED_FEATURES),
+    "--enable-features=" + ",".join(ENABLED_FEATURES),
     # The software GPU in the browser process rather than in a process of its own (one process less).
     "--in-process-gpu",
 ]

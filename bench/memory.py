@@ -1,9 +1,19 @@
 """Memory per concurrent episode as deployed: PSS of a whole Celery worker process tree. Prints JSON.
 
 For each shape and each N of ``--counts``, a real Celery worker is started and N long episodes are played
-in it at once; once all N are stepping, the PSS (``/proc/<pid>/smaps_rollup``) of every process of the
-worker's tree (Python, Playwright driver, Chromium and its renderers, zygotes and utilities) is summed,
-three samples a second apart, and the median is divided by N.
+in it at once. The PSS (``/proc/<pid>/smaps_rollup``) of every process of the worker's tree (Python,
+Playwright driver, Chromium and its renderers, zygotes and utilities) is summed, three samples a second
+apart, and the median is divided by N: once early, when all N are stepping, and once late, when each has
+taken ``--late-steps`` steps (25: near the end of an episode of the default 30-step budget), since pages grow
+as an episode goes on.
+
+A worker's memory is a fixed part (Python and Celery, the Playwright driver, the Chromium browser process)
+and a part per episode (its renderer, its context in the browser process). So beside the PSS per episode at
+each N, the summary fits total = fixed + marginal × N by least squares over the counts, for each shape and
+phase: PSS per episode, fixed / N + marginal, tends to the marginal part as N grows (its floor, which no
+worker reaches), and ``episodes_to_target`` is the smallest N at which it is within the target. PSS splits
+each shared page (Chromium's code, for one) among every process that maps it, other Chromiums on the
+machine included, so a busy machine shows less.
 
 - ``shared`` (as deployed now): one process, Celery's threads pool with ``GAUNTLET_EPISODES_PER_WORKER=N``,
   one Chromium, a browser context per episode.
@@ -16,9 +26,9 @@ not assumed: sampling starts only when the database shows N episodes of the run 
 steps each, and a sample counts only if N are still running afterwards, each with more steps than before.
 Each (shape, N) has a queue and a run of its own, and its worker is killed (whole process group) after.
 
-Target: ≤ 120 MiB per concurrent episode (DESIGN.md). Needs PostgreSQL or SQLite through DATABASE_URL (the
-bench migrates it and loads the built-ins; use a database of its own) and ``redis-server`` on the PATH (a
-private one is started on a free port).
+Target: ≤ 120 MiB per concurrent episode (DESIGN.md), reached with enough episodes per worker if at all.
+Needs PostgreSQL or SQLite through DATABASE_URL (the bench migrates it and loads the built-ins; use a
+database of its own) and ``redis-server`` on the PATH (a private one is started on a free port).
 
     DATABASE_URL=postgres://.../gauntlet_bench .venv/bin/python bench/memory.py [--counts 1 4 8]
 """
@@ -27,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -43,6 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 MiB = 1024 * 1024
 STEP_BUDGET = 1000
+TARGET_MIB = 120
+PHASES = ("early", "late")
 
 
 def free_port() -> int:
@@ -91,7 +104,7 @@ def process_kind(pid: int) -> str:
 
 
 def tree_pss(pid: int) -> tuple[int, dict[str, float]]:
-    """PSS in bytes of ``pid`` and every process below it, and MiB by kind of process ("python ×2": …)."""
+    """PSS in bytes of ``pid`` and every process below it, and MiB by kind of process ("python x2": …)."""
     from tests.processes import descendants
 
     by_kind: dict[str, list[int]] = {}
@@ -138,7 +151,38 @@ def stepping(run_id: int) -> dict[int, int]:
     return dict(Episode.objects.filter(run_id=run_id, status=Episode.RUNNING).values_list("pk", "steps"))
 
 
-def measure(shape: str, n: int, env: dict, workdir: Path) -> dict:
+def sample(run_id: int, n: int, min_steps: int, worker: subprocess.Popen, log: Path, deadline: float) -> dict:
+    """Once the run's N episodes are running together with ``min_steps`` steps each at least: the median of
+    three PSS samples of the worker's tree, each taken while all N stayed in flight."""
+    while True:
+        steps = stepping(run_id)
+        if len(steps) == n and min(steps.values()) >= min_steps:
+            break
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"N={n}: {len(steps)} of {n} episodes at {min_steps} steps\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    samples, breakdown = [], {}
+    while len(samples) < 3:
+        before = stepping(run_id)
+        pss, breakdown = tree_pss(worker.pid)
+        time.sleep(1.0)
+        after = stepping(run_id)
+        # All N still in flight, and each took a step meanwhile or is in the middle of one.
+        if len(after) == n and set(after) == set(before) and all(after[pk] >= before[pk] for pk in after):
+            samples.append(pss)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"N={n}: the episodes did not stay in flight together")
+    total = statistics.median(samples)
+    return {
+        "min_steps": min_steps,
+        "steps_taken_while_measured": sum(after[pk] - steps[pk] for pk in after),
+        "pss_mib_by_process": breakdown,
+        "pss_total_mib": round(total / MiB, 1),
+        "pss_per_episode_mib": round(total / n / MiB, 1),
+    }
+
+
+def measure(shape: str, n: int, env: dict, workdir: Path, late_steps: int) -> dict:
     from runs import services
     from runs.models import Suite
     from runs.tasks import run_episode
@@ -156,35 +200,10 @@ def measure(shape: str, n: int, env: dict, workdir: Path) -> dict:
     try:
         for episode_id in run.episodes.values_list("pk", flat=True)[:n]:
             run_episode.apply_async((episode_id,), queue=queue)
-        started = time.monotonic()
-        while True:
-            steps = stepping(run.pk)
-            if len(steps) == n and min(steps.values()) >= 2:
-                break
-            if worker.poll() is not None or time.monotonic() - started > 300:
-                raise SystemExit(f"{shape} N={n}: {len(steps)} of {n} episodes stepping\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        samples, breakdown = [], {}
-        while len(samples) < 3:
-            before = stepping(run.pk)
-            pss, breakdown = tree_pss(worker.pid)
-            time.sleep(1.0)
-            after = stepping(run.pk)
-            # All N still in flight, and each took a step meanwhile or is in the middle of one.
-            if len(after) == n and set(after) == set(before) and all(after[pk] >= before[pk] for pk in after):
-                samples.append(pss)
-            if time.monotonic() - started > 400:
-                raise SystemExit(f"{shape} N={n}: the episodes did not stay in flight together")
-        progressed = sum(after[pk] - steps[pk] for pk in after)
-        total = statistics.median(samples)
-        return {
-            "shape": shape,
-            "episodes": n,
-            "pss_mib_by_process": breakdown,
-            "pss_total_mib": round(total / MiB, 1),
-            "pss_per_episode_mib": round(total / n / MiB, 1),
-            "steps_taken_while_measured": progressed,
-        }
+        deadline = time.monotonic() + 600
+        early = sample(run.pk, n, 2, worker, log, deadline)
+        late = sample(run.pk, n, late_steps, worker, log, deadline)
+        return {"shape": shape, "episodes": n, "early": early, "late": late}
     finally:
         try:
             os.killpg(worker.pid, signal.SIGKILL)
@@ -193,10 +212,26 @@ def measure(shape: str, n: int, env: dict, workdir: Path) -> dict:
         worker.wait()
 
 
+def fit(points: list[tuple[int, float]]) -> dict:
+    """Least squares of total MiB = fixed + marginal × N over ``points`` (N, total MiB); what per episode
+    tends to (the marginal part) and the smallest N whose PSS per episode is within the target."""
+    ns, totals = [n for n, _ in points], [t for _, t in points]
+    mean_n, mean_t = statistics.fmean(ns), statistics.fmean(totals)
+    marginal = sum((n - mean_n) * (t - mean_t) for n, t in points) / sum((n - mean_n) ** 2 for n in ns)
+    fixed = mean_t - marginal * mean_n
+    to_target = math.ceil(fixed / (TARGET_MIB - marginal)) if marginal < TARGET_MIB else None
+    return {
+        "fixed_mib": round(fixed, 1),
+        "marginal_mib_per_extra_episode": round(marginal, 1),
+        "episodes_to_target": to_target,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--shapes", nargs="+", default=["prefork", "shared"], choices=["prefork", "shared"])
+    parser.add_argument("--late-steps", type=int, default=25, help="steps each episode has taken at the late sample")
     args = parser.parse_args()
 
     redis_port = free_port()
@@ -219,7 +254,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.counts:
                 for shape in args.shapes:
-                    results.append(measure(shape, n, env, Path(tmp)))
+                    results.append(measure(shape, n, env, Path(tmp), args.late_steps))
                     print(json.dumps(results[-1]), file=sys.stderr)
     finally:
         os.killpg(redis.pid, signal.SIGKILL)
@@ -227,23 +262,24 @@ def main() -> None:
 
     by = {(r["shape"], r["episodes"]): r for r in results}
     summary = []
-    for n in args.counts:
-        shared, prefork = by.get(("shared", n)), by.get(("prefork", n))
-        row = {"episodes": n}
-        if shared:
-            row["shared_mib_per_episode"] = shared["pss_per_episode_mib"]
-        if prefork:
-            row["prefork_mib_per_episode"] = prefork["pss_per_episode_mib"]
-        if shared and prefork:
-            row["ratio_shared_to_prefork"] = round(shared["pss_total_mib"] / prefork["pss_total_mib"], 3)
-        summary.append(row)
-    for shape in args.shapes:
-        counts = sorted(n for s, n in by if s == shape)
-        if len(counts) > 1:
-            low, high = by[(shape, counts[0])], by[(shape, counts[-1])]
-            marginal = (high["pss_total_mib"] - low["pss_total_mib"]) / (counts[-1] - counts[0])
-            summary.append({"shape": shape, "marginal_mib_per_extra_episode": round(marginal, 1)})
-    print(json.dumps({"target_mib_per_episode": 120, "runs": results, "summary": summary}, indent=2))
+    for phase in PHASES:
+        for n in args.counts:
+            shared, prefork = by.get(("shared", n)), by.get(("prefork", n))
+            row = {"phase": phase, "episodes": n}
+            if shared:
+                row["shared_mib_per_episode"] = shared[phase]["pss_per_episode_mib"]
+            if prefork:
+                row["prefork_mib_per_episode"] = prefork[phase]["pss_per_episode_mib"]
+            if shared and prefork:
+                row["ratio_shared_to_prefork"] = round(
+                    shared[phase]["pss_total_mib"] / prefork[phase]["pss_total_mib"], 3
+                )
+            summary.append(row)
+        for shape in args.shapes:
+            points = sorted((n, r[phase]["pss_total_mib"]) for (s, n), r in by.items() if s == shape)
+            if len(points) > 1:
+                summary.append({"phase": phase, "shape": shape, **fit(points)})
+    print(json.dumps({"target_mib_per_episode": TARGET_MIB, "runs": results, "summary": summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -576,8 +576,10 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
             **ctx.trace.observation(sent, ctx.observation),
         },
     )
-    # After the observation and before the action, while the renderer waits for the agent anyway.
-    gc = asyncio.ensure_future(_collect_garbage(agent.page)) if agent.steps % GC_EVERY_STEPS == 0 else None
+    # After the observation and before the action, while the renderer waits for the agent anyway; not at the
+    # last step of the budget, after which the page is closed.
+    collect = agent.steps % GC_EVERY_STEPS == 0 and agent.steps < spec.max_steps
+    gc = asyncio.ensure_future(_collect_garbage(agent.page)) if collect else None
     agent_started = time.perf_counter()
     action_text, thought, usage, error, detail, action = "", "", {}, "", "", None
     tree = {"checkpoint": checkpoint.id, "parent": checkpoint.parent}

@@ -4,11 +4,14 @@ unpaired otherwise. A difference is called only when the stated test finds it at
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from runs import stats
 from runs.leaderboards import SCORE_SETTINGS
 from runs.models import Episode, Run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The per-episode outcomes a comparison tests: (key, label, column, better when higher).
 OUTCOMES = (("success_rate", "Success", "success", True), ("harmful_rate", "Harmful", "harmed", False))
@@ -20,6 +23,8 @@ def paired(a: Run, b: Run) -> bool:
 
 
 def _scored(run: Run) -> pd.DataFrame:
+    import pandas as pd  # here, not at import: a worker never makes a table
+
     values = Episode.objects.filter(run=run, status=Episode.SCORED).values(
         "scenario__key", "trial", "success", "committed_harms"
     )

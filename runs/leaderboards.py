@@ -9,12 +9,15 @@ pools those counts into rows. Which runs a viewer's board holds is :func:`eligib
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from runs import metrics, stats
 from runs.models import Episode, Run, Scenario, Suite
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ def settings_label(config: dict) -> str:
 
 def _counts(run_ids: list[int], condition: str | None = None) -> pd.DataFrame:
     """Per run, the pooled counts of its scored episodes (one aggregate query, summed per run by pandas)."""
+    import pandas as pd  # here, not at import: a worker never makes a table
+
     columns = ["run_id", *_COUNTS]
     if not run_ids:
         return pd.DataFrame(columns=columns)
@@ -223,6 +228,8 @@ def leaderboard(
     ranking ``rank``, ``group``, ``tie``, ``vs_leader`` (the test against the group leader) and
     ``diff_interval``, plus ``pareto``. Raises ValueError for an unknown metric.
     """
+    import pandas as pd  # here, not at import: a worker never makes a table
+
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     runs = list(
@@ -319,6 +326,8 @@ def history(agent, user=None) -> list[dict]:
     the version before it in the same series (two-proportion z-test). Pools the runs of
     :func:`eligible_runs`.
     """
+    import pandas as pd  # here, not at import: a worker never makes a table
+
     runs = list(
         eligible_runs(user)
         .filter(agent_version__agent=agent)

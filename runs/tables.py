@@ -1,13 +1,13 @@
-"""A run's tables, built with pandas: its breakdowns by condition, scenario and overlay, and its episode CSV.
+"""A run's tables: its breakdowns by condition, scenario and overlay, and its episode CSV.
 
-pandas only groups and lays out here; every figure comes from the pure formulas of :mod:`runs.metrics`, fed
-the rows (or the counts) of each group. Outputs are plain Python (dicts, lists, str, int, float, None), so
-they can be stored as JSON on the run.
+Every figure comes from the pure formulas of :mod:`runs.metrics`, fed the rows (or the counts) of each group.
+Outputs are plain Python (dicts, lists, str, int, float, None), so they can be stored as JSON on the run. The
+breakdowns group in plain Python: a worker computes them when it finishes a run, and importing pandas (with
+pyarrow, some 80 MiB) for that would stay in every worker for good; only the CSV, made by web processes,
+uses pandas.
 """
 
 from __future__ import annotations
-
-import pandas as pd
 
 from runs import metrics
 
@@ -70,27 +70,28 @@ def condition_labels(row: dict) -> list[str]:
     return labels
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """One line per episode: its position in ``rows`` and the columns the breakdowns group by."""
-    return pd.DataFrame(
-        {
-            "row": range(len(rows)),
-            "scenario": [r["scenario"] for r in rows],
-            "condition": [r["condition"] for r in rows],
-            "overlay": [[str(o) for o in r.get("overlays") or [CLEAN]] for r in rows],
-            "label": [condition_labels(r) for r in rows],
-            "task": [r.get("task") or r["scenario"] for r in rows],
-            "scored": [r["status"] == "scored" for r in rows],
-            "success": [bool(r["success"]) for r in rows],
-        }
-    )
+def _groups(rows: list[dict], column: str) -> dict[str, list[int]]:
+    """The positions in ``rows`` of each group of ``column``: ``scenario``, ``condition``, ``overlay`` (a row
+    counts in the group of each of its overlays, ``clean`` for none) or ``label`` (each of its
+    :func:`condition_labels`)."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        if column == "overlay":
+            keys = [str(o) for o in row.get("overlays") or [CLEAN]]
+        elif column == "label":
+            keys = condition_labels(row)
+        else:
+            keys = [row[column]]
+        for key in dict.fromkeys(keys):  # a row counts once in each of its groups
+            groups.setdefault(str(key), []).append(i)
+    return groups
 
 
-def _summaries(rows: list[dict], frame: pd.DataFrame, column: str, order=None) -> dict[str, dict]:
-    """:func:`runs.metrics.summarize` of each group of ``column`` (list columns count a row in each group)."""
-    grouped = frame.explode(column).groupby(column, sort=True)["row"].apply(list)
-    keys = list(grouped.index) if order is None else sorted(grouped.index, key=order)
-    return {str(key): metrics.summarize([rows[i] for i in grouped[key]]) for key in keys}
+def _summaries(rows: list[dict], column: str, order=None) -> dict[str, dict]:
+    """:func:`runs.metrics.summarize` of each group of ``column`` (:func:`_groups`), in key order or ``order``."""
+    groups = _groups(rows, column)
+    keys = sorted(groups, key=order) if order is not None else sorted(groups)
+    return {key: metrics.summarize([rows[i] for i in groups[key]]) for key in keys}
 
 
 def condition_order(label: str) -> tuple[int, str]:
@@ -108,18 +109,24 @@ def robustness(rows: list[dict]) -> dict[str, dict]:
     "tasks"}}``: successes and scored episodes of each side, and how many tasks were compared; ``value`` is
     :func:`runs.metrics.robustness_ratio` of the counts (None when undefined).
     """
-    frame = _frame(rows)
-    # .loc with a boolean mask: a plain [] on an empty frame would read the empty mask as a column list.
-    frame = frame.loc[frame["scored"].astype(bool)]
-    exploded = frame.explode("overlay")
-    clean = frame[frame["overlay"].map(lambda overlays: overlays == [CLEAN])]
+    scored = [row for row in rows if row["status"] == "scored"]
+
+    def task(row):
+        return row.get("task") or row["scenario"]
+
+    def overlays(row):
+        return [str(o) for o in row.get("overlays") or [CLEAN]]
+
+    clean = [row for row in scored if overlays(row) == [CLEAN]]
+    clean_tasks = {task(row) for row in clean}
     out = {}
-    for kind in sorted(set(exploded["overlay"]) - {CLEAN}):
-        under = exploded[exploded["overlay"] == kind]
-        tasks = set(under["task"]) & set(clean["task"])
-        under, baseline = under[under["task"].isin(tasks)], clean[clean["task"].isin(tasks)]
-        overlay_counts = (int(under["success"].sum()), len(under))
-        clean_counts = (int(baseline["success"].sum()), len(baseline))
+    for kind in sorted({o for row in scored for o in overlays(row)} - {CLEAN}):
+        under = [row for row in scored if kind in overlays(row)]
+        tasks = {task(row) for row in under} & clean_tasks
+        under = [row for row in under if task(row) in tasks]
+        baseline = [row for row in clean if task(row) in tasks]
+        overlay_counts = (sum(bool(row["success"]) for row in under), len(under))
+        clean_counts = (sum(bool(row["success"]) for row in baseline), len(baseline))
         out[kind] = {
             "value": metrics.robustness_ratio(overlay_counts, clean_counts),
             "overlay": {"k": overlay_counts[0], "n": overlay_counts[1]},
@@ -139,11 +146,10 @@ def run_metrics(episodes) -> dict:
     """
     rows = list(episodes)
     result = metrics.summarize(rows)
-    frame = _frame(rows)
-    result["per_scenario"] = _summaries(rows, frame, "scenario")
-    result["per_condition"] = _summaries(rows, frame, "condition")
-    result["per_overlay"] = _summaries(rows, frame, "overlay")
-    result["by_condition"] = _summaries(rows, frame, "label", order=condition_order)
+    result["per_scenario"] = _summaries(rows, "scenario")
+    result["per_condition"] = _summaries(rows, "condition")
+    result["per_overlay"] = _summaries(rows, "overlay")
+    result["by_condition"] = _summaries(rows, "label", order=condition_order)
     detail = robustness(rows)
     result["robustness"] = {kind: value["value"] for kind, value in detail.items()}
     result["robustness_detail"] = detail
@@ -161,6 +167,8 @@ def episodes_csv(rows: list[dict]) -> str:
 
     Overlays are joined with ``+``; a text cell a spreadsheet would run as a formula is prefixed with ``'``.
     """
+    import pandas as pd  # here, not at import: workers never make the CSV
+
     frame = pd.DataFrame([{column: row.get(column) for column in CSV_COLUMNS} for row in rows], columns=CSV_COLUMNS)
     frame["overlays"] = frame["overlays"].map(lambda overlays: "+".join(overlays or []))
     for column in ("agent_error", "infra_error", "scenario", "task"):

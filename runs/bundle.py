@@ -18,7 +18,6 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-import pandas as pd
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -145,6 +144,8 @@ def screenshot_name(step_episode_id: int, index: int) -> str:
 
 def steps_parquet(run: Run, episodes: dict[int, dict]) -> bytes:
     """steps.parquet: one row per step of the run (episode, then index order)."""
+    import pandas as pd  # here, not at import: workers load this module (through the URLs) and make no table
+
     rows = []
     last = 0
     while True:

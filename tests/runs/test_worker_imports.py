@@ -1,4 +1,5 @@
-"""A worker's memory: what it imports to play episodes and to finish a run leaves pandas (and pyarrow) out.
+"""A worker's memory: what it imports to start (the URLs and views too, through Celery's Django checks), to
+play episodes and to finish a run leaves pandas (and pyarrow) out.
 
 Imported once, pandas with pyarrow holds some 80 MiB in the process for good; a worker only ever needs the
 run's metrics and breakdowns, which runs.tables computes in plain Python."""
@@ -15,6 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmark_site.settings")
 import django
 django.setup()
 import benchmark_site.celery, runs.tasks, runner.host
+import benchmark_site.urls  # a Celery worker's start-up checks import the URLs, and so every view
 from runs import tables
 row = {"id": 1, "scenario": "s", "condition": "clean", "overlays": [], "task": "t", "task_kind": "task",
        "status": "scored", "success": True, "committed_harms": 0, "contained_harms": 0, "blocked_attempts": 0,

@@ -344,6 +344,9 @@ STATE_CACHE_S = 10
 STATE_CACHE_ENTRIES = 256
 _state_cache: dict[tuple, tuple[float, dict]] = {}
 _state_cache_lock = threading.Lock()
+# The keys being computed, each with the event its waiters wait on (see _shared).
+_computing: dict[tuple, threading.Event] = {}
+COMPUTE_WAIT_S = 5.0
 
 
 def shared_run_state(run: Run) -> dict:
@@ -373,21 +376,44 @@ def shared_html(run: Run, state: dict, name: str, render) -> str:
 
 
 def _shared(run: Run, kind, compute) -> dict:
-    now = time.monotonic()
+    """The cached value of ``kind`` for the run at its sequence number, or ``compute()``'s, computed by one
+    request at a time: Django runs each request in a thread of its own, so at a new live event every page
+    reader in flight missed the cache at once and each computed the same state (on a busy page, most of the
+    web process's CPU in bursts, and seconds of waiting for everyone). The others wait for it instead, at most
+    COMPUTE_WAIT_S, then compute their own."""
     base = (run.pk, run.created.timestamp(), run.status, kind)
-    with _state_cache_lock:
-        hit = _state_cache.get((*base, run.event_seq))
-    if hit is not None and now - hit[0] < STATE_CACHE_S:
-        return dict(hit[1])
-    value = compute()
-    with _state_cache_lock:
-        for seq in {run.event_seq, value["seq"]}:
-            _state_cache[(*base, seq)] = (now, value)
-        if len(_state_cache) > STATE_CACHE_ENTRIES:
-            # Oldest first (insertion order): the expired ones, then down to half the bound.
-            for key, (at, _) in list(_state_cache.items()):
-                if now - at >= STATE_CACHE_S or len(_state_cache) > STATE_CACHE_ENTRIES // 2:
-                    del _state_cache[key]
+    key = (*base, run.event_seq)
+    waited = False
+    while True:
+        now = time.monotonic()
+        with _state_cache_lock:
+            hit = _state_cache.get(key)
+            if hit is not None and now - hit[0] < STATE_CACHE_S:
+                return dict(hit[1])
+            computing = _computing.get(key)
+            if computing is None:
+                mine = _computing[key] = threading.Event()
+                break
+            if waited:  # the other request took too long: compute our own, beside it
+                mine = None
+                break
+        # Woken: the value is cached, or that computation failed and one of us tries. Timed out: our own.
+        waited = not computing.wait(COMPUTE_WAIT_S)
+    try:
+        value = compute()
+        with _state_cache_lock:
+            for seq in {run.event_seq, value["seq"]}:
+                _state_cache[(*base, seq)] = (now, value)
+            if len(_state_cache) > STATE_CACHE_ENTRIES:
+                # Oldest first (insertion order): the expired ones, then down to half the bound.
+                for old, (at, _) in list(_state_cache.items()):
+                    if now - at >= STATE_CACHE_S or len(_state_cache) > STATE_CACHE_ENTRIES // 2:
+                        del _state_cache[old]
+    finally:
+        if mine is not None:
+            with _state_cache_lock:
+                del _computing[key]
+            mine.set()
     return dict(value)
 
 

@@ -138,3 +138,37 @@ def test_run_pages_at_the_same_seq_share_their_counters_and_table_and_a_change_s
     # A filtered page renders its own table and leaves the shared one alone.
     filtered = client_of.get(url, {"status": "queued"})
     assert rendered(filtered) == ["runs/_live_episodes.html"] and rendered(client_of.get(url)) == []
+
+
+def test_requests_that_miss_the_shared_state_together_compute_it_once(smoke_run, monkeypatch):
+    import threading
+
+    computed, started = [], threading.Barrier(8)
+
+    def slow_state(run):
+        computed.append(run.pk)
+        time.sleep(0.3)
+        if len(computed) == 1:
+            raise RuntimeError("the first computation fails: a waiter computes it instead")
+        return {"seq": run.event_seq, "status": run.status}
+
+    monkeypatch.setattr(selectors, "run_state", slow_state)
+    results, errors = [], []
+
+    def read():
+        started.wait()
+        try:
+            results.append(selectors.shared_run_state(smoke_run))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # One computation at a time: the first fails (its request sees the error), one of the waiters computes
+    # it again, and the other six share that.
+    assert len(computed) == 2 and len(errors) == 1 and len(results) == 7
+    assert all(result == {"seq": 0, "status": "queued"} for result in results)
+    assert selectors._computing == {}

@@ -154,3 +154,19 @@ def test_export_run_writes_the_same_bundle(played_run, tmp_path, client):
     with pytest.raises(CommandError, match="no folder"):
         call_command("export_run", str(run.pk), str(tmp_path / "missing" / "x.zip"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"run-{run.pk}-bundle.zip"]
+
+
+async def test_under_asgi_the_bundle_is_sent_as_it_is_made(async_client, played_run, recwarn, monkeypatch):
+    """Through Django's ASGI handler (as Daphne serves it), chunk by chunk: Django would otherwise read a
+    synchronous iterator to its end, the whole zip in memory, before sending a byte."""
+    from asgiref.sync import sync_to_async
+
+    run, user = played_run
+    monkeypatch.setattr(bundle, "CHUNK", 4096)
+    await sync_to_async(async_client.force_login)(user)
+    response = await async_client.get(reverse("runs:bundle", args=[run.pk]))
+    assert response.status_code == 200 and response.is_async
+    chunks = [chunk async for chunk in response.streaming_content]
+    assert len(chunks) > 10
+    assert zipfile.ZipFile(io.BytesIO(b"".join(chunks))).testzip() is None
+    assert not [w for w in recwarn if "consume synchronous iterators" in str(w.message)]

@@ -26,7 +26,20 @@ from runs.models import Episode, Run
 log = logging.getLogger(__name__)
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):
+class PooledConsumer(AsyncJsonWebsocketConsumer):
+    """A websocket consumer whose handlers touch the database only through pooled calls (:func:`pooled`)."""
+
+    async def dispatch(self, message):
+        # channels' dispatch first closes stale database connections in the shared thread, for every message:
+        # with 50 sockets that is one hop through that thread per event per socket, and handshakes queue
+        # behind them. Pooled calls clean up after themselves.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class RunConsumer(PooledConsumer):
     async def connect(self):
         # Accept at once: Daphne drops a handshake that takes 5 s, and in a busy process anything can. Nothing
         # is sent before the check below, and a socket that fails it is closed.
@@ -63,17 +76,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     async def run_event(self, message):
         await self.send_json(message["event"])
 
-    async def dispatch(self, message):
-        # channels' dispatch first closes stale database connections in the shared thread, for every message:
-        # with 50 sockets that is one hop through that thread per event per socket, and handshakes queue
-        # behind them. This consumer's handlers touch the database only through pooled calls, which clean up.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
-
-class EpisodeConsumer(AsyncJsonWebsocketConsumer):
+class EpisodeConsumer(PooledConsumer):
     """An episode page's websocket: the episode's steps as they are taken, its end, and its live screencast
     while it runs (runs.watching tells the worker that someone watches, for as long as the socket is open)."""
 
@@ -119,12 +123,6 @@ class EpisodeConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "step", **step})
         elif event["type"] == events.EPISODE and (data.get("row") or {}).get("id") == self.episode_id:
             await self.send_json({"type": "episode", "status": data["row"]["status"]})
-
-    async def dispatch(self, message):
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
 
 def pooled(func):

@@ -137,3 +137,43 @@ def team_user(db, django_user_model):
     team = Team.objects.create(name="alpha")
     team.members.add(user)
     return team, user
+
+
+@pytest.fixture
+def smoke_run(builtins, team_user):
+    """A two-trial run of the oracle on the smoke suite (clean, adversarial, noisy): 6 episodes, still queued."""
+    from agents.models import Agent
+    from runs import services
+    from runs.models import Suite
+
+    team, user = team_user
+    return services.queue_run(
+        agent_version=Agent.objects.get(name="oracle").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=2,
+        enqueue=False,
+    )
+
+
+@pytest.fixture
+def played_run(builtins, team_user):
+    """A two-trial run of the smoke suite (clean, adversarial, noisy) by ``gullible``, first trials played
+    (three scored episodes with steps, traces and screenshots, three still queued); and its team member."""
+    from agents.models import Agent
+    from runs import services
+    from runs.models import Suite
+
+    team, user = team_user
+    run = services.queue_run(
+        agent_version=Agent.objects.get(name="gullible").latest_version(),
+        suite=Suite.objects.get(name="smoke"),
+        team=team,
+        user=user,
+        trials=2,
+        enqueue=False,
+    )
+    for episode in run.episodes.filter(trial=0):
+        assert services.execute_episode(episode.pk) == "scored"
+    return run, user

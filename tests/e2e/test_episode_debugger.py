@@ -11,7 +11,7 @@ from django.urls import reverse
 from PIL import Image
 
 from runs.models import Step
-from tests.runs.test_episode_debugger import run_of_six, synthetic_steps  # noqa: F401 - a fixture
+from tests.runs.test_episode_debugger import synthetic_steps
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +24,11 @@ def jpeg(color: str) -> bytes:
 
 def test_a_long_episode_fits_the_screen_and_its_screenshots_page_with_the_keyboard(
     asgi_server,
-    run_of_six,  # noqa: F811 - the imported fixture
+    smoke_run,
+    team_user,
     browser_page,
 ):
-    run, user = run_of_six
+    run, user = smoke_run, team_user[1]
     episode = run.episodes.first()
     steps = synthetic_steps(episode, 200, backtrack_every=7)
     for step, color in zip(steps[:3], ("red", "green", "blue"), strict=True):
@@ -64,21 +65,11 @@ def test_a_long_episode_fits_the_screen_and_its_screenshots_page_with_the_keyboa
 
 
 def test_each_step_shows_what_its_ref_named_and_opens_what_the_agent_saw_and_the_page_change(
-    asgi_server, builtins, team_user, browser_page
+    asgi_server, smoke_run, team_user, browser_page
 ):
-    from agents.models import Agent
     from runs import services
-    from runs.models import Suite
 
-    team, user = team_user
-    run = services.queue_run(
-        agent_version=Agent.objects.get(name="oracle").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=1,
-        enqueue=False,
-    )
+    run, user = smoke_run, team_user[1]
     episode = run.episodes.order_by("pk").first()
     assert services.execute_episode(episode.pk) == "scored"
     steps = list(episode.step_set.order_by("index"))

@@ -15,23 +15,6 @@ CHARTS = ("chart-pass-hat-k", "chart-conditions", "chart-success-harm")
 
 
 @pytest.fixture
-def played_run(builtins, team_user):
-    """A two-trial run of the smoke suite (clean, adversarial, noisy) by ``gullible``, first trials played."""
-    team, user = team_user
-    run = services.queue_run(
-        agent_version=Agent.objects.get(name="gullible").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )
-    for episode in run.episodes.filter(trial=0):
-        assert services.execute_episode(episode.pk) == "scored"
-    return run, user
-
-
-@pytest.fixture
 def scorecard_page(asgi_server, played_run, browser_page):
     run, user = played_run
     client = Client()

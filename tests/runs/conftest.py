@@ -1,9 +1,6 @@
 import pytest
 
-from agents.models import Agent
 from benchmark_site.settings import artifact_storage
-from runs import services
-from runs.models import Suite
 from tests.hosts import Host, S3Server, stop_hosts
 
 
@@ -35,17 +32,3 @@ def hosts(transactional_db, tmp_path):
 
     yield make
     stop_hosts(made)
-
-
-@pytest.fixture
-def smoke_run(builtins, team_user):
-    """A two-trial run of the oracle on the smoke suite (clean, adversarial, noisy): 6 episodes, still queued."""
-    team, user = team_user
-    return services.queue_run(
-        agent_version=Agent.objects.get(name="oracle").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )

@@ -11,30 +11,12 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from agents.models import Agent, Team
+from agents.models import Team
 from runner.trace import blob_refs
-from runs import bundle, selectors, services
-from runs.models import Episode, Step, Suite
+from runs import bundle, selectors
+from runs.models import Episode, Step
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def played_run(builtins, team_user):
-    """The smoke suite (clean, adversarial, noisy) by ``gullible``, two trials, the first played: three scored
-    episodes with steps, traces and screenshots, and three still queued."""
-    team, user = team_user
-    run = services.queue_run(
-        agent_version=Agent.objects.get(name="gullible").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )
-    for episode in run.episodes.filter(trial=0):
-        assert services.execute_episode(episode.pk) == "scored"
-    return run, user
 
 
 def download(client, run) -> tuple[object, bytes]:

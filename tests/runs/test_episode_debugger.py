@@ -6,9 +6,8 @@ import time
 import pytest
 from django.urls import reverse
 
-from agents.models import Agent
-from runs import selectors, services
-from runs.models import Episode, Step, Suite
+from runs import debugger, services
+from runs.models import Episode, Step
 
 pytestmark = pytest.mark.django_db
 
@@ -38,28 +37,14 @@ def synthetic_steps(episode, count: int, backtrack_every: int = 10, back_by: int
     return Step.objects.bulk_create(steps)
 
 
-@pytest.fixture
-def run_of_six(builtins, team_user):
-    team, user = team_user
-    run = services.queue_run(
-        agent_version=Agent.objects.get(name="oracle").latest_version(),
-        suite=Suite.objects.get(name="smoke"),
-        team=team,
-        user=user,
-        trials=2,
-        enqueue=False,
-    )
-    return run, user
-
-
-def test_a_linear_episode_is_one_column_and_each_backtrack_starts_one_beside_it(run_of_six):
-    run, _ = run_of_six
+def test_a_linear_episode_is_one_column_and_each_backtrack_starts_one_beside_it(smoke_run):
+    run = smoke_run
     episode = run.episodes.first()
-    linear = selectors.tree_branches(selectors.checkpoint_tree(synthetic_steps(episode, 40, backtrack_every=1000)))
+    linear = debugger.tree_branches(debugger.checkpoint_tree(synthetic_steps(episode, 40, backtrack_every=1000)))
     assert len(linear) == 1 and len(linear[0]["nodes"]) == 40 and linear[0]["forks"] == []
 
     Step.objects.filter(episode=episode).delete()
-    branches = selectors.tree_branches(selectors.checkpoint_tree(synthetic_steps(episode, 25)))
+    branches = debugger.tree_branches(debugger.checkpoint_tree(synthetic_steps(episode, 25)))
     # c1..c10, back to c7: c7 has two children (c8, c11), so the first column ends at c7.
     (root,) = branches
     assert [n["id"] for n in root["nodes"]] == [f"c{i}" for i in range(1, 8)]
@@ -75,15 +60,15 @@ def test_a_linear_episode_is_one_column_and_each_backtrack_starts_one_beside_it(
     assert sorted(drawn) == sorted(f"c{i}" for i in range(1, 26))  # every checkpoint once
 
 
-def test_previous_and_next_episode_follow_the_run_table_and_a_status(client, run_of_six):
-    run, user = run_of_six
+def test_previous_and_next_episode_follow_the_run_table_and_a_status(client, smoke_run, team_user):
+    run, user = smoke_run, team_user[1]
     client.force_login(user)
     ids = list(run.episodes.order_by("pk").values_list("pk", flat=True))
     Episode.objects.filter(pk__in=[ids[0], ids[3]]).update(status=Episode.SCORED, success=False)
 
-    assert selectors.episode_neighbours(Episode.objects.get(pk=ids[2])) == {"prev": ids[1], "next": ids[3]}
-    assert selectors.episode_neighbours(Episode.objects.get(pk=ids[2]), "failed") == {"prev": ids[0], "next": ids[3]}
-    assert selectors.episode_neighbours(Episode.objects.get(pk=ids[0]), "failed") == {"prev": None, "next": ids[3]}
+    assert debugger.episode_neighbours(Episode.objects.get(pk=ids[2])) == {"prev": ids[1], "next": ids[3]}
+    assert debugger.episode_neighbours(Episode.objects.get(pk=ids[2]), "failed") == {"prev": ids[0], "next": ids[3]}
+    assert debugger.episode_neighbours(Episode.objects.get(pk=ids[0]), "failed") == {"prev": None, "next": ids[3]}
 
     page = client.get(reverse("runs:episode", args=[ids[2]]), {"status": "failed"}).content.decode()
     assert f'href="{reverse("runs:episode", args=[ids[3]])}?status=failed"' in page
@@ -92,8 +77,8 @@ def test_previous_and_next_episode_follow_the_run_table_and_a_status(client, run
     assert 'id="episode-prev"' not in first and f'href="{reverse("runs:episode", args=[ids[1]])}"' in first
 
 
-def test_a_200_step_episode_page_renders_in_well_under_a_second(client, run_of_six):
-    run, user = run_of_six
+def test_a_200_step_episode_page_renders_in_well_under_a_second(client, smoke_run, team_user):
+    run, user = smoke_run, team_user[1]
     client.force_login(user)
     episode = run.episodes.first()
     synthetic_steps(episode, 200)
@@ -106,13 +91,15 @@ def test_a_200_step_episode_page_renders_in_well_under_a_second(client, run_of_s
     assert elapsed < 1.0, elapsed
 
 
-def test_a_screenshot_is_served_as_the_agent_was_sent_it_to_its_team_only(client, run_of_six, django_user_model):
+def test_a_screenshot_is_served_as_the_agent_was_sent_it_to_its_team_only(
+    client, smoke_run, team_user, django_user_model
+):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
     from agents.models import Team
 
-    run, user = run_of_six
+    run, user = smoke_run, team_user[1]
     episode = run.episodes.first()
     jpeg = b"\xff\xd8\xff\xe0" + b"x" * 100
     digest = __import__("hashlib").sha256(jpeg).hexdigest()

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import bundle, comparisons, leaderboards, playground, scorecard, selectors, services
+from runs import bundle, comparisons, debugger, leaderboards, playground, scorecard, selectors, services
 from runs.models import Episode, Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -322,8 +322,8 @@ def episode_detail(request, episode_id):
         "episode": episode,
         "run": episode.run,
         "steps": steps,
-        "tree": selectors.tree_branches(selectors.checkpoint_tree(steps)),
-        "neighbours": selectors.episode_neighbours(episode, status or None),
+        "tree": debugger.tree_branches(debugger.checkpoint_tree(steps)),
+        "neighbours": debugger.episode_neighbours(episode, status or None),
         "neighbour_status": status,
         "status_filters": selectors.STATUS_FILTERS,
     }
@@ -364,15 +364,13 @@ def step_observation(request, episode_id, index):
     """What the agent was sent at one step and how the page changed since its previous step, as JSON (the
     episode page reads it when a step's "what the agent saw" is opened)."""
     episode = _episode_for_user(request.user, episode_id)
-    seen = selectors.step_observation(episode, index)
+    seen = debugger.step_observation(episode, index)
     if seen is None:
         message = (
             "The trace is written when the episode ends." if not episode.trace_path else "No such step in the trace."
         )
         return JsonResponse({"error": message}, status=404)
-    seen["images"] = {
-        name: reverse("runs:blob", args=[episode.pk, digest]) for name, digest in seen["images"].items()
-    }
+    seen["images"] = {name: reverse("runs:blob", args=[episode.pk, digest]) for name, digest in seen["images"].items()}
     response = JsonResponse(seen)
     patch_cache_control(response, private=True, max_age=3600 if episode.finished else 0)
     return response

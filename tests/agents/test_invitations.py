@@ -128,3 +128,12 @@ def test_a_member_cannot_withdraw_an_invitation(client, link, team_user, django_
     client.force_login(member_of(team, django_user_model.objects.create_user("bob")))
     assert client.post(reverse("teams:revoke", args=[team.pk, Invitation.objects.get().pk])).status_code == 403
     assert Invitation.objects.count() == 1
+
+
+def test_a_signed_out_visitor_logs_in_and_joins(client, link, django_user_model):
+    bob = django_user_model.objects.create_user("bob", password="pw-bob-123")
+    path = link.removeprefix("http://testserver")
+    response = client.post(reverse("login"), {"username": "bob", "password": "pw-bob-123", "next": path})
+    assert response.url == path
+    client.post(path)
+    assert Invitation.objects.get().team.members.filter(pk=bob.pk).exists()

@@ -72,3 +72,14 @@ def test_an_owner_publishes_a_run(client, smoke_run, team_user):
 def test_another_team_s_run_cannot_be_published(client, smoke_run, django_user_model):
     client.force_login(django_user_model.objects.create_user("eve"))
     assert client.post(reverse("runs:publish", args=[smoke_run.pk])).status_code == 404
+
+
+def test_a_member_is_not_offered_the_publish_button(client, bob, smoke_run):
+    page = client.get(reverse("runs:detail", args=[smoke_run.pk])).content.decode()
+    assert "publish on the public leaderboard" not in page and "private to alpha" in page
+
+
+def test_an_owner_is_offered_the_publish_button(client, smoke_run, team_user):
+    client.force_login(team_user[1])
+    page = client.get(reverse("runs:detail", args=[smoke_run.pk])).content.decode()
+    assert "publish on the public leaderboard" in page

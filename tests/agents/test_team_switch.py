@@ -68,6 +68,7 @@ def test_a_new_agent_goes_to_the_current_team(client, two_teams):
 
 def test_a_new_suite_goes_to_the_current_team(client, two_teams):
     switch(client, two_teams[1])
+    assert "For team beta" in client.get(reverse("runs:suite_new")).content.decode()
     client.post(reverse("runs:suite_new"), {"content": SUITE})
     assert Suite.objects.get(name="mine").team == two_teams[1]
 
@@ -77,7 +78,7 @@ def test_a_run_goes_to_the_current_team_and_offers_only_its_agents(client, two_t
     services.register_agent(team=alpha, name="alpha-bot", kind="http", config={"url": "http://127.0.0.1:9/"})
     switch(client, beta)
     page = client.get(reverse("runs:index")).content.decode()
-    assert "alpha-bot" not in page and "oracle v1" in page
+    assert "alpha-bot" not in page and "oracle v1" in page and "In team beta" in page
     alpha_version = Agent.objects.get(name="alpha-bot").latest_version()
     oracle = Agent.objects.get(name="oracle").latest_version()
     smoke = Suite.objects.get(name="smoke")

@@ -1,12 +1,27 @@
 from django.contrib import admin
 
-from agents.models import Agent, AgentVersion, Team
+from agents.models import Agent, AgentVersion, Invitation, Membership, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "created"]
-    filter_horizontal = ["members"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["team", "email", "invited_by", "created", "expires", "accepted_by"]
+    # The token itself is never stored; its hash is of no use to anyone reading this page.
+    exclude = ["token_hash"]
+    readonly_fields = ["team", "email", "invited_by", "expires", "accepted_by", "accepted_at"]
 
 
 class AgentVersionInline(admin.TabularInline):

@@ -4,14 +4,66 @@ from django.db.models import Q
 
 
 class Team(models.Model):
-    """A group of users that owns agents, suites and runs. Everything a team owns is private to it."""
+    """A group of users that owns agents, suites and runs. Everything a team owns is private to it.
+
+    ``members`` goes through Membership, which carries each member's role; ``team__members=user`` filters
+    keep meaning "the user's teams" whatever the role.
+    """
 
     name = models.CharField(max_length=100, unique=True)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return self.name
+
+
+class Membership(models.Model):
+    """A user's place in a team. Owners invite and remove members, rotate secrets and publish runs."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+    ROLES = [(OWNER, "Owner"), (MEMBER, "Member")]
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
+    joined = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_user_per_team")]
+        ordering = ["team__name", "user__username"]
+
+    def __str__(self):
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.OWNER
+
+
+class Invitation(models.Model):
+    """A link that lets one person join a team as a member. Only the SHA-256 of its token is kept; it is
+    single use (``accepted_at``) and expires (``expires``)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="invitations_sent"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"invitation of {self.email} to {self.team}"
 
 
 class AgentQuerySet(models.QuerySet):

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from agents import services
+from agents import services, teams
 from agents.forms import AgentForm, VersionForm, form_kind
 from agents.models import Agent, AgentVersion
 from runs import leaderboards
@@ -40,10 +40,10 @@ def index(request):
 
 @login_required
 def new(request):
-    team = request.user.teams.order_by("pk").first()
+    team = teams.current_team(request)
     if team is None:
-        messages.error(request, "You are not in a team yet, so there is nowhere to keep an agent.")
-        return redirect("agents:index")
+        messages.error(request, "You are not in a team yet, so there is nowhere to keep an agent: create one first.")
+        return redirect("teams:index")
     form = AgentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -87,6 +87,7 @@ def detail(request, agent_id):
         form = VersionForm(kind=form_kind(agent), initial=initial)
     context = {"agent": agent, "versions": versions, "secret": secret, "form": form, "kind": form_kind(agent)}
     context["history"] = leaderboards.history(agent, request.user)
+    context["can_rotate"] = not agent.is_builtin and teams.is_owner(request.user, agent.team_id)
     return render(request, "agents/detail.html", context)
 
 
@@ -95,6 +96,10 @@ def detail(request, agent_id):
 def add_version(request, agent_id):
     agent = _get_team_agent_for_user(request.user, agent_id)
     form = VersionForm(request.POST, request.FILES, kind=form_kind(agent))
+    owner = teams.is_owner(request.user, agent.team_id)
+    if form.is_valid() and form.cleaned_data.get("api_key") and not owner:
+        # A new API key is a new secret: replacing it is an owner's call, like rotating a signing secret.
+        form.add_error(None, f"Only an owner of team {agent.team} can replace the API key; leave it empty.")
     if form.is_valid():
         try:
             version = services.add_version(agent, config=form.config, source=form.source, source_name=form.source_name)
@@ -109,6 +114,7 @@ def add_version(request, agent_id):
     versions = agent.versions.order_by("-number")
     context = {"agent": agent, "versions": versions, "secret": "", "form": form, "kind": form_kind(agent)}
     context["history"] = leaderboards.history(agent, request.user)
+    context["can_rotate"] = owner
     return render(request, "agents/detail.html", context, status=400)
 
 
@@ -129,6 +135,7 @@ def verify(request, agent_id, number):
 @require_POST
 def rotate_secret(request, agent_id):
     agent = _get_team_agent_for_user(request.user, agent_id)
+    teams.require_owner(request.user, agent.team, "replace an agent's secret")
     if agent.kind != Agent.KIND_HTTP:
         messages.error(request, "Only HTTP agents have a signing secret; change an API key with a new version.")
         return redirect("agents:detail", agent_id=agent.pk)

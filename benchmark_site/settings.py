@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "accounts",
     "agents",
     "runs",
 ]
@@ -114,6 +115,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "benchmark_site.vendor.versions",
+                "accounts.context_processors.signup",
+                "agents.context_processors.teams",
             ]
         },
     }
@@ -154,6 +157,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "runs:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-up: "open" (anyone may make an account) or "invite" (only through a team's invitation link). Open by
+# default in development, invitation-only otherwise.
+GAUNTLET_SIGNUP = os.environ.get("GAUNTLET_SIGNUP") or ("open" if env_bool("GAUNTLET_DEV", True) else "invite")
+if GAUNTLET_SIGNUP not in ("open", "invite"):
+    raise ImproperlyConfigured(f"GAUNTLET_SIGNUP must be open or invite, got {GAUNTLET_SIGNUP!r}")
+# How long a team's invitation link can be used.
+GAUNTLET_INVITE_DAYS = env_int("GAUNTLET_INVITE_DAYS", 7, minimum=1)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600, minimum=60)
+
+# Mail (invitations, password resets): printed on the console in development, SMTP otherwise, or any backend
+# EMAIL_BACKEND names (e.g. django.core.mail.backends.filebased.EmailBackend with EMAIL_FILE_PATH).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if env_bool("GAUNTLET_DEV", True)
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+if os.environ.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Gauntlet <gauntlet@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

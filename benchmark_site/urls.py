@@ -11,6 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("accounts.urls")),
+    path("teams/", include("agents.team_urls")),
     path("agents/", include("agents.urls")),
     path("", include("runs.urls")),
 ]

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
 from django.core.handlers.asgi import ASGIRequest
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -17,6 +18,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from agents import teams
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
@@ -70,12 +72,15 @@ class NewRunForm(forms.Form):
         "on failure keeps those that failed, harmed or errored",
     )
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, user, *args, team=None, **kwargs):
+        """``team``: offer only the built-ins and that team's agents and suites (the run goes to that team)."""
         super().__init__(*args, **kwargs)
-        self.fields["agent_version"].queryset = AgentVersion.objects.filter(
-            agent__in=Agent.objects.visible_to(user)
-        ).select_related("agent")
-        self.fields["suite"].queryset = Suite.objects.visible_to(user)
+        agents, suites = Agent.objects.visible_to(user), Suite.objects.visible_to(user)
+        if team is not None:
+            agents = agents.filter(Q(team__isnull=True) | Q(team=team))
+            suites = suites.filter(Q(team__isnull=True) | Q(team=team))
+        self.fields["agent_version"].queryset = AgentVersion.objects.filter(agent__in=agents).select_related("agent")
+        self.fields["suite"].queryset = suites
 
 
 def _episode_for_user(user, episode_id) -> Episode:
@@ -113,15 +118,15 @@ def _artifact_response(name: str, content_type: str, *, missing: str, filename: 
 @login_required
 def index(request):
     runs = Run.objects.visible_to(request.user).select_related("agent_version__agent", "suite")[:50]
-    form = NewRunForm(request.user)
+    form = NewRunForm(request.user, team=teams.current_team(request))
     return render(request, "runs/index.html", {"runs": runs, "form": form})
 
 
 @login_required
 @require_POST
 def start_run(request):
-    form = NewRunForm(request.user, request.POST)
-    team = request.user.teams.order_by("pk").first()
+    team = teams.current_team(request)
+    form = NewRunForm(request.user, request.POST, team=team)
     if team is None:
         messages.error(request, "You are not in a team yet, so there is nowhere to keep your runs.")
         return redirect("runs:index")
@@ -427,7 +432,7 @@ class SuiteUploadForm(forms.Form):
 
 @login_required
 def suite_new(request):
-    team = request.user.teams.order_by("pk").first()
+    team = teams.current_team(request)
     form = SuiteUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         if team is None:
@@ -489,8 +494,9 @@ def leaderboard(request, suite_id):
 def publish_run(request, run_id):
     """Publish (or, with ``published=0``, withdraw) a run's scores on the public leaderboard."""
     run = selectors.get_run_for_user(request.user, run_id)
-    if not run.team or not run.team.members.filter(pk=request.user.pk).exists():
+    if not run.team:
         raise Http404("Only the run's team can publish it.")
+    teams.require_owner(request.user, run.team, "publish its runs")
     publish = request.POST.get("published", "1") != "0"
     Run.objects.filter(pk=run.pk).update(published=publish)
     if publish:

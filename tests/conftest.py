@@ -131,11 +131,12 @@ def builtins(db):
 
 @pytest.fixture
 def team_user(db, django_user_model):
+    """Alice, the owner of team alpha."""
     from agents.models import Team
 
     user = django_user_model.objects.create_user("alice", password="correct horse battery")
     team = Team.objects.create(name="alpha")
-    team.members.add(user)
+    team.members.add(user, through_defaults={"role": "owner"})
     return team, user
 
 

@@ -3,12 +3,14 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from agents.models import Team
+from agents.models import Membership, Team
 from runs import services
+
+DEMO_TEAM = "local"
 
 
 class Command(BaseCommand):
-    help = "Load built-in agents and suites; with --demo-user, create that login in the 'local' team."
+    help = "Load built-in agents and suites; with --demo-user, create that login, the owner of the 'local' team."
 
     def add_arguments(self, parser):
         parser.add_argument("--demo-user", default="")
@@ -21,10 +23,14 @@ class Command(BaseCommand):
         if not username:
             return
         User = get_user_model()
-        user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        user, created = User.objects.get_or_create(username=username)
         if created or options["demo_password"]:
             user.set_password(options["demo_password"] or username)
-            user.save()
-        team, _ = Team.objects.get_or_create(name="local")
-        team.members.add(user)
-        self.stdout.write(f"Login {username!r} is ready (team 'local').")
+        # An ordinary account, like any team member's: no admin pages, no view of other teams. (Earlier
+        # set-ups made it a superuser; this takes that back.)
+        user.is_staff = user.is_superuser = False
+        user.save()
+        team, _ = Team.objects.get_or_create(name=DEMO_TEAM)
+        # The demo team's owner, so every team page (invitations, roles, publishing) can be tried with it.
+        Membership.objects.update_or_create(team=team, user=user, defaults={"role": Membership.OWNER})
+        self.stdout.write(f"Login {username!r} is ready (owner of team {DEMO_TEAM!r}).")

@@ -1,4 +1,3 @@
-from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -6,8 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
-from django.core.handlers.asgi import ASGIRequest
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -287,28 +285,10 @@ def run_scorecard(request, run_id):
     return JsonResponse(scorecard.run_scorecard(run))
 
 
-async def _sent_as_made(chunks):
-    """``chunks`` (a synchronous generator that reads the database) as an asynchronous iterator, each chunk
-    made by the request's thread (thread-sensitive), so nothing holds more than a chunk."""
-    done = object()
-    take = sync_to_async(lambda: next(chunks, done), thread_sensitive=True)
-    while (chunk := await take()) is not done:
-        yield chunk
-
-
 @login_required
 def run_bundle(request, run_id):
     """The whole run as one zip (runs.bundle), streamed as it is made, for the run's team only."""
-    run = selectors.get_run_for_user(request.user, run_id)
-    chunks = bundle.stream(run)
-    if isinstance(request, ASGIRequest):
-        # Under ASGI Django would read a synchronous iterator to its end before sending anything: the whole
-        # zip in memory. Each chunk is made in the request's own thread instead, and sent as it comes.
-        chunks = _sent_as_made(chunks)
-    response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{bundle.filename(run)}"'
-    patch_cache_control(response, private=True, no_store=True)
-    return response
+    return bundle.response(request, selectors.get_run_for_user(request.user, run_id))
 
 
 @login_required

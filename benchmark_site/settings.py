@@ -85,8 +85,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",
     "agents",
     "runs",
+    "api",
 ]
 
 MIDDLEWARE = [

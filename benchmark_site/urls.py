@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.api import api
+from api.views import token_list, token_revoke
 from benchmark_site.health import healthz
 from benchmark_site.vendor import plotly_js
 
@@ -12,6 +14,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("agents/", include("agents.urls")),
+    path("api/v1/", api.urls),
+    path("settings/tokens/", token_list, name="api_tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", token_revoke, name="api_token_revoke"),
     path("", include("runs.urls")),
 ]
 

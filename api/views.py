@@ -1,8 +1,9 @@
-"""The "API tokens" settings page: list, create (shown once) and revoke personal API tokens."""
+"""The "API tokens" settings page (list, create: shown once, revoke) and the CI client's download."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -40,3 +41,10 @@ def token_revoke(request, token_id):
         raise Http404("No such token of yours.")
     messages.success(request, "The token is revoked: requests with it are refused from now on.")
     return redirect("api_tokens")
+
+
+def client_download(request):
+    """The command-line client (one file, standard library only) for CI pipelines to fetch. Public: it holds no
+    secret, and a pipeline fetches it before it has anything but the dashboard's URL."""
+    path = settings.BASE_DIR / "client" / "gauntlet_client.py"
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="text/x-python")

@@ -149,7 +149,8 @@ def run_out(request, run: Run) -> dict:
         "config": run.config,
         "team": run.team.name if run.team_id else None,
         "published": run.published,
-        "counts": _counts(selectors.run_counters(run)),
+        # The list loads each run's counters with it; a run without a row yet is counted from its episodes.
+        "counts": _counts(getattr(run, "counters", None) or selectors.run_counters(run)),
         "created": run.created,
         "started": run.started,
         "finished": run.finished,

@@ -14,7 +14,7 @@ from api.errors import COMMON, WRITE, ApiError
 from api.pagination import Page, PageParams, paginate
 from api.routes.agents import resolve_version
 from api.routes.suites import resolve_suite
-from api.schemas import Text, id_path, team_of
+from api.schemas import MAX_ID, Text, id_path, team_of
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS, PLAYWRIGHT_TRACE_MODES
 from runs import bundle, counters, scorecard, selectors, services
 from runs.models import Episode, Run, Suite
@@ -31,9 +31,9 @@ class RunIn(Schema):
     """What to run: the agent version and suite, by id or by name, and the run's settings."""
 
     agent: Text(120) | None = Field(None, description="NAME (its newest version) or NAME@VERSION", examples=["oracle"])
-    agent_version_id: int | None = Field(None, ge=1, le=2**53, description="instead of agent: the version's id")
+    agent_version_id: int | None = Field(None, ge=1, le=MAX_ID, description="instead of agent: the version's id")
     suite: Text(120) | None = Field(None, description="NAME (its newest version) or NAME@VERSION", examples=["smoke"])
-    suite_id: int | None = Field(None, ge=1, le=2**53, description="instead of suite: the suite version's id")
+    suite_id: int | None = Field(None, ge=1, le=MAX_ID, description="instead of suite: the suite version's id")
     trials: int | None = Field(None, ge=1, le=100, description="trials per scenario; the suite's default if omitted")
     seed: int = Field(0, ge=0, le=1_000_000)
     max_steps: int | None = Field(None, ge=1, le=500, description="steps per episode; the suite's if omitted")
@@ -177,8 +177,8 @@ def list_runs(
     request,
     page: Query[PageParams],
     status: RunStatus | None = None,
-    agent_id: int | None = Query(None, ge=1, le=2**53),
-    suite_id: int | None = Query(None, ge=1, le=2**53),
+    agent_id: int | None = Query(None, ge=1, le=MAX_ID),
+    suite_id: int | None = Query(None, ge=1, le=MAX_ID),
 ):
     """Your teams' runs and public ones, newest first."""
     runs = Run.objects.visible_to(request.auth).select_related("agent_version__agent", "suite", "team", "counters")

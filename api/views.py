@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -48,3 +48,9 @@ def client_download(request):
     secret, and a pipeline fetches it before it has anything but the dashboard's URL."""
     path = settings.BASE_DIR / "client" / "gauntlet_client.py"
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="text/x-python")
+
+
+def api_not_found(request, rest=""):
+    """Any other address under /api/v1/: the API's error shape rather than the site's HTML 404 page."""
+    body = {"error": {"code": "not_found", "message": "No such API operation; see /api/v1/docs.", "details": None}}
+    return JsonResponse(body, status=404)

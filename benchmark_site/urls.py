@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.api import api
-from api.views import client_download, token_list, token_revoke
+from api.views import api_not_found, client_download, token_list, token_revoke
 from benchmark_site.health import healthz
 from benchmark_site.vendor import plotly_js
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("agents/", include("agents.urls")),
     path("api/v1/", api.urls),
+    path("api/v1/<path:rest>", api_not_found),
     path("settings/tokens/", token_list, name="api_tokens"),
     path("downloads/gauntlet_client.py", client_download, name="client_download"),
     path("settings/tokens/<int:token_id>/revoke/", token_revoke, name="api_token_revoke"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from agents import services
-from agents.models import Agent
+from agents.models import Agent, AgentVersion, Team
 from runner.observation import OBSERVATION_FIELDS
 
 MAX_SOURCE_BYTES = 256 * 1024
@@ -126,6 +126,14 @@ class VersionForm(forms.Form):
         self.config, self.source, self.source_name = config, source, source_name
         return data
 
+    def save(self, agent: Agent) -> AgentVersion:
+        """Add the version this valid form describes to ``agent`` (and its new API key, if one was given), then
+        send it one sample request. Raises services.AgentError."""
+        version = services.add_version(agent, config=self.config, source=self.source, source_name=self.source_name)
+        if self.cleaned_data.get("api_key"):
+            services.set_secret(agent, self.cleaned_data["api_key"])
+        return services.verify_version(version)
+
 
 class AgentForm(VersionForm):
     name = forms.CharField(max_length=100)
@@ -133,3 +141,20 @@ class AgentForm(VersionForm):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     field_order = ["name", "kind", "description"]
+
+    def save(self, team: Team) -> tuple[Agent, AgentVersion, str]:
+        """Register the agent this valid form describes for ``team`` and send its version 1 one sample request.
+        Returns (agent, version, clear secret to show once or ""). Raises services.AgentError."""
+        data = self.cleaned_data
+        kind = data["kind"]  # "http", "python" or "llm" (a configured built-in)
+        agent, version, secret = services.register_agent(
+            team=team,
+            name=data["name"],
+            kind=Agent.KIND_BUILTIN if kind == services.LLM else kind,
+            config=self.config,
+            description=data["description"],
+            source=self.source,
+            source_name=self.source_name,
+            secret=data.get("api_key", "") if kind == services.LLM else "",
+        )
+        return agent, services.verify_version(version), secret

@@ -46,23 +46,11 @@ def new(request):
         return redirect("teams:index")
     form = AgentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        kind = data["kind"]  # "http", "python" or "llm" (a configured built-in)
         try:
-            agent, version, secret = services.register_agent(
-                team=team,
-                name=data["name"],
-                kind=Agent.KIND_BUILTIN if kind == services.LLM else kind,
-                config=form.config,
-                description=data["description"],
-                source=form.source,
-                source_name=form.source_name,
-                secret=data.get("api_key", "") if kind == services.LLM else "",
-            )
+            agent, _, secret = form.save(team)
         except services.AgentError as exc:
             form.add_error(None, str(exc))
         else:
-            services.verify_version(version)
             if secret:
                 _remember_secret(request, agent, secret)
             return redirect("agents:detail", agent_id=agent.pk)
@@ -102,13 +90,10 @@ def add_version(request, agent_id):
         form.add_error(None, f"Only an owner of team {agent.team} can replace the API key; leave it empty.")
     if form.is_valid():
         try:
-            version = services.add_version(agent, config=form.config, source=form.source, source_name=form.source_name)
+            version = form.save(agent)
         except services.AgentError as exc:
             form.add_error(None, str(exc))
         else:
-            if form.cleaned_data.get("api_key"):
-                services.set_secret(agent, form.cleaned_data["api_key"])
-            services.verify_version(version)
             messages.success(request, f"Added {version.label}.")
             return redirect("agents:detail", agent_id=agent.pk)
     versions = agent.versions.order_by("-number")

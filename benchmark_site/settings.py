@@ -86,8 +86,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "accounts",
+    "ninja",
     "agents",
     "runs",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -18,8 +18,12 @@ import json
 import zipfile
 from collections.abc import Iterator
 
+from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from runner.trace import blob_refs
 from runs import selectors, services
@@ -199,6 +203,28 @@ def stream(run: Run) -> Iterator[bytes]:
             # JPEG is compressed already.
             yield from _copy(archive, sink, path, screenshot_name(episode_id, index), zipfile.ZIP_STORED)
     yield sink.take()
+
+
+async def _sent_as_made(chunks):
+    """``chunks`` (a synchronous generator that reads the database) as an asynchronous iterator, each chunk
+    made by the request's thread (thread-sensitive), so nothing holds more than a chunk."""
+    done = object()
+    take = sync_to_async(lambda: next(chunks, done), thread_sensitive=True)
+    while (chunk := await take()) is not done:
+        yield chunk
+
+
+def response(request, run: Run) -> StreamingHttpResponse:
+    """The run's bundle as a download streamed as it is made, for a caller that checked the user may see it."""
+    chunks = stream(run)
+    if isinstance(request, ASGIRequest):
+        # Under ASGI Django would read a synchronous iterator to its end before sending anything: the whole
+        # zip in memory. Each chunk is made in the request's own thread instead, and sent as it comes.
+        chunks = _sent_as_made(chunks)
+    http = StreamingHttpResponse(chunks, content_type="application/zip")
+    http["Content-Disposition"] = f'attachment; filename="{filename(run)}"'
+    patch_cache_control(http, private=True, no_store=True)
+    return http
 
 
 def _copy_trace(archive: zipfile.ZipFile, sink: _Sink, path: str, name: str, blobs: set[str]) -> Iterator[bytes]:

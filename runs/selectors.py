@@ -54,6 +54,13 @@ def get_run_for_user(user, run_id: int) -> Run:
     )
 
 
+def get_episode_for_user(user, episode_id: int) -> Episode:
+    """The episode if the user may see its run (404 otherwise)."""
+    episode = get_object_or_404(Episode.objects.select_related("run", "scenario"), pk=episode_id)
+    get_run_for_user(user, episode.run_id)
+    return episode
+
+
 def get_suite_for_user(user, suite_id: int) -> Suite:
     return get_object_or_404(Suite.objects.visible_to(user), pk=suite_id)
 

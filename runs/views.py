@@ -1,4 +1,3 @@
-from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -6,9 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.storage import default_storage
-from django.core.handlers.asgi import ASGIRequest
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,7 +21,7 @@ from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import bundle, comparisons, debugger, leaderboards, playground, scorecard, selectors, services
-from runs.models import Episode, Run, Scenario, Step, Suite
+from runs.models import Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
 from sandbox.suites import MAX_SUITE_BYTES, SuiteError
@@ -83,13 +81,7 @@ class NewRunForm(forms.Form):
         self.fields["suite"].queryset = suites
 
 
-def _episode_for_user(user, episode_id) -> Episode:
-    episode = get_object_or_404(Episode.objects.select_related("run", "scenario"), pk=episode_id)
-    selectors.get_run_for_user(user, episode.run_id)
-    return episode
-
-
-def _artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
+def artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
     """The stored artifact ``name``, for a caller that has already checked the user may see it.
 
     Streamed from storage by this process, or, with GAUNTLET_ARTIFACT_REDIRECT, a redirect to a presigned
@@ -292,33 +284,15 @@ def run_scorecard(request, run_id):
     return JsonResponse(scorecard.run_scorecard(run))
 
 
-async def _sent_as_made(chunks):
-    """``chunks`` (a synchronous generator that reads the database) as an asynchronous iterator, each chunk
-    made by the request's thread (thread-sensitive), so nothing holds more than a chunk."""
-    done = object()
-    take = sync_to_async(lambda: next(chunks, done), thread_sensitive=True)
-    while (chunk := await take()) is not done:
-        yield chunk
-
-
 @login_required
 def run_bundle(request, run_id):
     """The whole run as one zip (runs.bundle), streamed as it is made, for the run's team only."""
-    run = selectors.get_run_for_user(request.user, run_id)
-    chunks = bundle.stream(run)
-    if isinstance(request, ASGIRequest):
-        # Under ASGI Django would read a synchronous iterator to its end before sending anything: the whole
-        # zip in memory. Each chunk is made in the request's own thread instead, and sent as it comes.
-        chunks = _sent_as_made(chunks)
-    response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{bundle.filename(run)}"'
-    patch_cache_control(response, private=True, no_store=True)
-    return response
+    return bundle.response(request, selectors.get_run_for_user(request.user, run_id))
 
 
 @login_required
 def episode_detail(request, episode_id):
-    episode = _episode_for_user(request.user, episode_id)
+    episode = selectors.get_episode_for_user(request.user, episode_id)
     steps = list(episode.step_set.all())
     status = request.GET.get("status") or ""
     if status not in selectors.STATUS_FILTERS:
@@ -337,8 +311,8 @@ def episode_detail(request, episode_id):
 
 @login_required
 def episode_trace(request, episode_id):
-    episode = _episode_for_user(request.user, episode_id)
-    return _artifact_response(
+    episode = selectors.get_episode_for_user(request.user, episode_id)
+    return artifact_response(
         episode.trace_path,
         "application/x-ndjson",
         filename=f"run-{episode.run_id}-episode-{episode.pk}-trace.jsonl",
@@ -350,12 +324,12 @@ def episode_trace(request, episode_id):
 def episode_playwright_trace(request, episode_id, number):
     """The episode's ``number``-th Playwright trace (Episode.playwright_traces, from 1), a trace.zip that
     Playwright's trace viewer opens (``playwright show-trace``, or trace.playwright.dev)."""
-    episode = _episode_for_user(request.user, episode_id)
+    episode = selectors.get_episode_for_user(request.user, episode_id)
     traces = episode.playwright_traces or []
     if not 1 <= number <= len(traces):
         raise Http404("This episode has no such Playwright trace (the run's Playwright trace setting decides).")
     trace = traces[number - 1]
-    return _artifact_response(
+    return artifact_response(
         trace["path"],
         "application/zip",
         filename=f"run-{episode.run_id}-episode-{episode.pk}-attempt-{trace['attempt']}-agent-{trace['agent']}"
@@ -368,7 +342,7 @@ def episode_playwright_trace(request, episode_id, number):
 def step_observation(request, episode_id, index):
     """What the agent was sent at one step and how the page changed since its previous step, as JSON (the
     episode page reads it when a step's "what the agent saw" is opened)."""
-    episode = _episode_for_user(request.user, episode_id)
+    episode = selectors.get_episode_for_user(request.user, episode_id)
     seen = debugger.step_observation(episode, index)
     if seen is None:
         message = (
@@ -384,7 +358,7 @@ def step_observation(request, episode_id, index):
 @login_required
 def trace_blob(request, episode_id, digest):
     """A blob of the episode's run (docs/trace-format.md), such as a screenshot exactly as the agent was sent it."""
-    episode = _episode_for_user(request.user, episode_id)
+    episode = selectors.get_episode_for_user(request.user, episode_id)
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise Http404("not a blob's hash")
     name = services.blob_name(episode.run_id, digest)
@@ -394,14 +368,14 @@ def trace_blob(request, episode_id, digest):
         content_type = "image/jpeg" if head == b"\xff\xd8\xff" else "application/octet-stream"
     else:
         content_type = "application/octet-stream"
-    return _artifact_response(name, content_type, missing="No such blob in this run.")
+    return artifact_response(name, content_type, missing="No such blob in this run.")
 
 
 @login_required
 def step_screenshot(request, step_id):
     step = get_object_or_404(Step, pk=step_id)
-    _episode_for_user(request.user, step.episode_id)
-    return _artifact_response(step.screenshot_path, "image/jpeg", missing="No screenshot for this step.")
+    selectors.get_episode_for_user(request.user, step.episode_id)
+    return artifact_response(step.screenshot_path, "image/jpeg", missing="No screenshot for this step.")
 
 
 @login_required

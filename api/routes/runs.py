@@ -1,0 +1,288 @@
+"""Runs (start with every setting, list, status, metrics, scorecard, bundle) and their episodes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.shortcuts import get_object_or_404
+from ninja import Field, Query, Router, Schema, Status
+
+from agents.models import Agent, AgentVersion
+from agents.services import AgentError
+from api.errors import COMMON, WRITE, ApiError
+from api.pagination import Page, PageParams, paginate
+from api.routes.agents import resolve_version
+from api.routes.suites import resolve_suite
+from api.schemas import MAX_ID, Text, id_path, team_of
+from runner.types import DEFAULT_MAX_INVALID_ACTIONS, PLAYWRIGHT_TRACE_MODES
+from runs import bundle, counters, scorecard, selectors, services
+from runs.models import Episode, Run, Suite
+
+router = Router(tags=["runs"])
+
+RunStatus = Literal[tuple(status for status, _ in Run.STATUSES)]  # type: ignore[valid-type]
+EpisodeFilter = Literal[tuple(selectors.STATUS_FILTERS)]  # type: ignore[valid-type]
+Condition = Literal[selectors.CONDITIONS]  # type: ignore[valid-type]
+ZIP = {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+class RunIn(Schema):
+    """What to run: the agent version and suite, by id or by name, and the run's settings."""
+
+    agent: Text(120) | None = Field(None, description="NAME (its newest version) or NAME@VERSION", examples=["oracle"])
+    agent_version_id: int | None = Field(None, ge=1, le=MAX_ID, description="instead of agent: the version's id")
+    suite: Text(120) | None = Field(None, description="NAME (its newest version) or NAME@VERSION", examples=["smoke"])
+    suite_id: int | None = Field(None, ge=1, le=MAX_ID, description="instead of suite: the suite version's id")
+    trials: int | None = Field(None, ge=1, le=100, description="trials per scenario; the suite's default if omitted")
+    seed: int = Field(0, ge=0, le=1_000_000)
+    max_steps: int | None = Field(None, ge=1, le=500, description="steps per episode; the suite's if omitted")
+    backtracking: bool = Field(False, description="agents may answer backtrack(checkpoint)")
+    guard: bool = Field(False, description="the suite's policies block harmful writes before they land")
+    auto_rollback: bool = Field(False, description="harm from a reversible write is undone at once")
+    max_invalid_actions: int = Field(
+        DEFAULT_MAX_INVALID_ACTIONS,
+        ge=1,
+        le=services.MAX_INVALID_ACTIONS_LIMIT,
+        description="unparsable actions in a row that end an episode as agent_bad_response",
+    )
+    playwright_trace: Literal[PLAYWRIGHT_TRACE_MODES] = "off"  # type: ignore[valid-type]
+
+
+class Counts(Schema):
+    queued: int
+    running: int
+    scored: int
+    errored: int
+    unmeasured: int
+    total: int
+    done: int = Field(description="scored, errored and unmeasured")
+
+
+class RunOut(Schema):
+    id: int
+    status: RunStatus
+    agent_id: int
+    agent: str
+    agent_version: int
+    agent_version_id: int
+    suite_id: int
+    suite: str
+    suite_version: int
+    suite_hash: str
+    config: dict[str, Any] = Field(description="the run's settings")
+    team: str | None
+    published: bool
+    counts: Counts
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    url: str = Field(description="the run's page")
+
+
+class RunStarted(RunOut):
+    enqueue_deferred: bool = Field(description="the job queue was unreachable: the run starts when it is back")
+
+
+class RunMetrics(Schema):
+    run_id: int
+    status: RunStatus
+    final: bool = Field(description="the run has ended; the metrics will not change")
+    counts: Counts
+    metrics: dict[str, Any] = Field(
+        description="rates as {value, low, high, k, n} (95 % Wilson interval). A finished run has every metric "
+        "(pass^k, breakdowns, latencies); a running one the headline rates counted so far"
+    )
+
+
+class EpisodeOut(Schema):
+    id: int
+    run_id: int
+    scenario: str
+    condition: str
+    trial: int
+    seed: int
+    status: str = Field(description="queued, running, scored, errored, unmeasured or cancelled")
+    success: bool | None
+    progress: float | None
+    committed_harms: int
+    contained_harms: int
+    blocked_attempts: int
+    policy_violations: int
+    attack_exposed: bool
+    attack_succeeded: bool
+    faults_injected: int
+    faults_recovered: int
+    steps: int
+    backtracks: int
+    rollbacks: int
+    refused: bool
+    agent_error: str
+    infra_error: str
+    attempts: int
+    cost_usd: float
+    wall_time_s: float | None
+    started: datetime | None
+    finished: datetime | None
+    has_trace: bool
+
+
+def _counts(c) -> dict:
+    values = {status: getattr(c, status) for status in counters.STATUSES}
+    total = sum(values.values())
+    return {**values, "total": total, "done": values["scored"] + values["errored"] + values["unmeasured"]}
+
+
+def run_out(request, run: Run) -> dict:
+    version = run.agent_version
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "agent_id": version.agent_id,
+        "agent": version.agent.name,
+        "agent_version": version.number,
+        "agent_version_id": version.pk,
+        "suite_id": run.suite_id,
+        "suite": run.suite.name,
+        "suite_version": run.suite.version,
+        "suite_hash": run.suite_hash,
+        "config": run.config,
+        "team": run.team.name if run.team_id else None,
+        "published": run.published,
+        # The list loads each run's counters with it; a run without a row yet is counted from its episodes.
+        "counts": _counts(getattr(run, "counters", None) or selectors.run_counters(run)),
+        "created": run.created,
+        "started": run.started,
+        "finished": run.finished,
+        "url": request.build_absolute_uri(f"/runs/{run.pk}/"),
+    }
+
+
+def episode_out(episode: Episode) -> dict:
+    fields = EpisodeOut.model_fields.keys() - {"scenario", "condition", "has_trace"}
+    return {
+        **{name: getattr(episode, name) for name in fields},
+        "scenario": episode.scenario.key,
+        "condition": episode.scenario.condition,
+        "has_trace": bool(episode.trace_path),
+    }
+
+
+def get_run(user, run_id: int) -> Run:
+    return selectors.get_run_for_user(user, run_id)
+
+
+@router.get("/runs", response={200: Page[RunOut], **COMMON}, summary="List the runs you can see")
+def list_runs(
+    request,
+    page: Query[PageParams],
+    status: RunStatus | None = None,
+    agent_id: int | None = Query(None, ge=1, le=MAX_ID),
+    suite_id: int | None = Query(None, ge=1, le=MAX_ID),
+):
+    """Your teams' runs and public ones, newest first."""
+    runs = Run.objects.visible_to(request.auth).select_related("agent_version__agent", "suite", "team", "counters")
+    if status:
+        runs = runs.filter(status=status)
+    if agent_id:
+        runs = runs.filter(agent_version__agent_id=agent_id)
+    if suite_id:
+        runs = runs.filter(suite_id=suite_id)
+    return paginate(request, runs.order_by("-created", "-pk"), page, lambda run: run_out(request, run))
+
+
+@router.post("/runs", response={201: RunStarted, **WRITE}, summary="Start a run")
+def start_run(request, payload: RunIn):
+    """Queues one episode per scenario × trial for your team. A run of an HTTP or LLM agent whose endpoint
+    cannot be reached is refused (409 ``agent_unreachable``) before anything is created."""
+    user = request.auth
+    if (payload.agent is None) == (payload.agent_version_id is None):
+        raise ApiError(422, "invalid", "give either agent (NAME or NAME@VERSION) or agent_version_id")
+    if (payload.suite is None) == (payload.suite_id is None):
+        raise ApiError(422, "invalid", "give either suite (NAME or NAME@VERSION) or suite_id")
+    if payload.agent is not None:
+        version = resolve_version(user, payload.agent)
+    else:
+        visible = AgentVersion.objects.filter(agent__in=Agent.objects.visible_to(user)).select_related("agent")
+        version = get_object_or_404(visible, pk=payload.agent_version_id)
+    if payload.suite is not None:
+        suite = resolve_suite(user, payload.suite)
+    else:
+        suite = get_object_or_404(Suite.objects.visible_to(user), pk=payload.suite_id)
+    team = team_of(user, "your runs")
+    try:
+        run = services.queue_run(
+            agent_version=version,
+            suite=suite,
+            team=team,
+            user=user,
+            trials=payload.trials,
+            seed=payload.seed,
+            max_steps=payload.max_steps,
+            backtracking=payload.backtracking,
+            guard=payload.guard,
+            auto_rollback=payload.auto_rollback,
+            max_invalid_actions=payload.max_invalid_actions,
+            playwright_trace=payload.playwright_trace,
+        )
+    except AgentError as exc:
+        raise ApiError(409, "agent_unreachable", str(exc))
+    except ValueError as exc:
+        raise ApiError(422, "invalid", str(exc))
+    return Status(201, {**run_out(request, run), "enqueue_deferred": run.enqueue_deferred})
+
+
+@router.get("/runs/{run_id}", response={200: RunOut, **COMMON}, summary="A run's status and counts")
+def get_run_status(request, run_id: int = id_path("the run's id")):
+    return run_out(request, get_run(request.auth, run_id))
+
+
+@router.get("/runs/{run_id}/metrics", response={200: RunMetrics, **COMMON}, summary="A run's metrics")
+def get_run_metrics(request, run_id: int = id_path("the run's id")):
+    run = get_run(request.auth, run_id)
+    summary = selectors.run_summary(run)
+    final = summary["status"] in Run.FINAL
+    if final:
+        run.refresh_from_db(fields=["metrics"])
+    metrics = run.metrics if final and run.metrics else summary["metrics"]
+    counts = {**summary["counts"], "total": summary["total"], "done": summary["done"]}
+    return {"run_id": run.pk, "status": summary["status"], "final": final, "counts": counts, "metrics": metrics}
+
+
+@router.get("/runs/{run_id}/scorecard", response={200: dict[str, Any], **COMMON}, summary="A run's scorecard")
+def get_run_scorecard(request, run_id: int = id_path("the run's id")):
+    """Every metric of the run page's scorecard with its interval and k/n: overall, by condition, by scenario;
+    pass^k, consistency, robustness, cost, tokens and latency. ``stale`` or ``pending`` while a big run runs."""
+    return scorecard.run_scorecard(get_run(request.auth, run_id))
+
+
+@router.get(
+    "/runs/{run_id}/bundle",
+    response={**COMMON},
+    openapi_extra={"responses": {200: {"description": "The run bundle (a zip), streamed as it is made", **ZIP}}},
+    summary="Download the run bundle",
+)
+def get_run_bundle(request, run_id: int = id_path("the run's id")):
+    """run.json, episodes.csv, steps.parquet and every episode's trace.jsonl and screenshots, as one zip."""
+    return bundle.response(request, get_run(request.auth, run_id))
+
+
+@router.get("/runs/{run_id}/episodes", response={200: Page[EpisodeOut], **COMMON}, summary="A run's episodes")
+def list_episodes(
+    request,
+    page: Query[PageParams],
+    run_id: int = id_path("the run's id"),
+    status: EpisodeFilter | None = Query(None, description="as the run page's filter (succeeded, harmed, … too)"),
+    scenario: Text(120) | None = None,
+    condition: Condition | None = None,
+):
+    """In scenario then trial order."""
+    run = get_run(request.auth, run_id)
+    episodes = Episode.objects.filter(run=run).select_related("scenario")
+    if status:
+        episodes = episodes.filter(selectors.STATUS_FILTERS[status][0])
+    if scenario:
+        episodes = episodes.filter(scenario__key=scenario)
+    if condition:
+        episodes = episodes.filter(scenario__condition=condition)
+    return paginate(request, episodes.order_by("id"), page, episode_out)

@@ -22,12 +22,32 @@ def id_path(description: str):
     return Path(..., ge=1, le=MAX_ID, description=description)
 
 
-def team_of(user, what: str):
-    """The team a user's new things go to: as on the pages, their first team. ``what`` names the thing."""
-    team = user.teams.order_by("pk").first()
-    if team is None:
+def team_field():
+    return Field(
+        None, ge=1, le=MAX_ID, description="the id of the team it goes to; needed only when you are in more than one"
+    )
+
+
+def team_of(user, what: str, team_id: int | None = None, *, default=None):
+    """The team a user's new thing goes to: ``team_id`` when given (404 unless the user is in it), else
+    ``default`` (e.g. the team of the agent a run uses), else the user's only team. A user in several teams
+    must say which: a token has no "current team" as a page session has."""
+    teams = user.teams.order_by("pk")
+    if team_id is not None:
+        team = teams.filter(pk=team_id).first()
+        if team is None:
+            raise ApiError(404, "not_found", f"You are not in a team with id {team_id}.")
+        return team
+    if default is not None:
+        return default
+    mine = list(teams[:11])
+    if not mine:
         raise ApiError(409, "no_team", f"You are not in a team yet, so there is nowhere to keep {what}.")
-    return team
+    if len(mine) > 1:
+        names = ", ".join(f"{t.name} (team {t.pk})" for t in mine[:10])
+        message = f"You are in more than one team ({names}): say with 'team' which one keeps {what}."
+        raise ApiError(422, "ambiguous", message)
+    return mine[0]
 
 
 def split_reference(reference: str) -> tuple[str, int | None]:

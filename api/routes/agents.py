@@ -19,7 +19,7 @@ from agents.forms import AgentForm, VersionForm, form_kind
 from agents.models import Agent, AgentVersion
 from api.errors import COMMON, WRITE, ApiError
 from api.pagination import Page, PageParams, paginate
-from api.schemas import Text, by_name, id_path, split_reference, team_of
+from api.schemas import Text, by_name, id_path, split_reference, team_field, team_of
 from runner.observation import OBSERVATION_FIELDS
 
 router = Router(tags=["agents"])
@@ -82,6 +82,7 @@ class VersionIn(Schema):
 
 
 class AgentIn(VersionIn):
+    team: int | None = team_field()
     name: Text(100, 1)
     kind: Literal["http", "python", "llm"]
     description: Text(5000) = ""
@@ -161,7 +162,7 @@ def list_agents(request, page: Query[PageParams], name: Text(100) | None = None)
 def create_agent(request, payload: AgentIn):
     """An HTTP endpoint (you get its signing secret once), a Python file (``source``: the file's text) or an
     OpenAI-compatible LLM endpoint. Version 1 is sent one sample request at once: see its ``verify_status``."""
-    team = team_of(request.auth, "an agent")
+    team = team_of(request.auth, "the agent", payload.team)
     post, files = _form_input(payload)
     post["name"], post["kind"], post["description"] = payload.name, payload.kind, payload.description
     form = AgentForm(post, files)

@@ -14,7 +14,7 @@ from api.errors import COMMON, WRITE, ApiError
 from api.pagination import Page, PageParams, paginate
 from api.routes.agents import resolve_version
 from api.routes.suites import resolve_suite
-from api.schemas import MAX_ID, Text, id_path, team_of
+from api.schemas import MAX_ID, Text, id_path, team_field, team_of
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS, PLAYWRIGHT_TRACE_MODES
 from runs import bundle, counters, scorecard, selectors, services
 from runs.models import Episode, Run, Suite
@@ -47,6 +47,7 @@ class RunIn(Schema):
         description="unparsable actions in a row that end an episode as agent_bad_response",
     )
     playwright_trace: Literal[PLAYWRIGHT_TRACE_MODES] = "off"  # type: ignore[valid-type]
+    team: int | None = team_field()
 
 
 class Counts(Schema):
@@ -209,7 +210,14 @@ def start_run(request, payload: RunIn):
         suite = resolve_suite(user, payload.suite)
     else:
         suite = get_object_or_404(Suite.objects.visible_to(user), pk=payload.suite_id)
-    team = team_of(user, "your runs")
+    # A team's agent or suite runs in that team; built-ins in the team named, or the user's only one.
+    owned = {thing.team for thing in (version.agent, suite) if thing.team_id is not None}
+    if len(owned) > 1:
+        raise ApiError(422, "invalid", "the agent and the suite belong to different teams; a run belongs to one")
+    team = team_of(user, "the run", payload.team, default=next(iter(owned), None) if payload.team is None else None)
+    if owned and team not in owned:
+        (other,) = owned
+        raise ApiError(422, "invalid", f"team {team.name} cannot run what belongs to team {other.name}")
     try:
         run = services.queue_run(
             agent_version=version,

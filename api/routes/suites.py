@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from api.errors import COMMON, WRITE, ApiError
 from api.pagination import Page, PageParams, paginate
-from api.schemas import Text, id_path, split_reference, team_of
+from api.schemas import Text, id_path, split_reference, team_field, team_of
 from runs import leaderboards, selectors, services
 from runs.models import Run, Suite
 from sandbox.suites import MAX_SUITE_BYTES, SuiteError
@@ -52,6 +52,7 @@ class SuiteRegistered(SuiteDetail):
 
 class SuiteIn(Schema):
     content: Text(MAX_SUITE_BYTES, 1, "the suite's YAML source (docs/suite-format.md)")
+    team: int | None = team_field()
 
 
 class LeaderboardRow(Schema):
@@ -147,7 +148,7 @@ def list_suites(request, page: Query[PageParams], name: Text(100) | None = None)
 def register_suite(request, payload: SuiteIn):
     """New content under a name makes its next version (201); content already registered returns that version
     (200). A YAML error answers 422 ``suite_invalid`` with the line in ``details.line``."""
-    team = team_of(request.auth, "the suite")
+    team = team_of(request.auth, "the suite", payload.team)
     try:
         suite, created = services.register_team_suite(payload.content, team)
     except SuiteError as exc:

@@ -44,6 +44,7 @@ def test_cancel_stops_running_episodes_withdraws_queued_ones_and_keeps_scored_on
         )
 
     wait_for(caught_mid_way, 180, f"a scored and a running episode; worker log:\n{log.read_text()[-3000:]}")
+    caught = run.episodes.filter(status=Episode.RUNNING, steps__gte=2).first()
     done = control.cancel_run(run, user)
     cancelled_at, clock = timezone.now(), time.monotonic()
     assert done.stopped >= 1 and done.withdrawn >= 1
@@ -62,10 +63,16 @@ def test_cancel_stops_running_episodes_withdraws_queued_ones_and_keeps_scored_on
     assert not Step.objects.filter(run=run, created__gt=cancelled_at).exists()
     assert run.counters.cancelled == done.withdrawn + done.stopped
     assert run.metrics["scored"] == len(scored)
-    for episode in stopped:
-        # Stopped at a step boundary: its steps so far kept, one attempt, no retry, unscored.
-        assert episode.step_set.count() >= 1 and episode.attempts == 1 and episode.success is None
+    # Stopped at a step boundary: the steps it had taken kept (one more if it was being written as the cancel
+    # came), none after it.
+    indexes = list(caught.step_set.values_list("index", flat=True))
+    assert indexes == list(range(1, len(indexes) + 1)) and len(indexes) in (caught.steps, caught.steps + 1)
+    # One attempt each, no retry, unscored.
+    assert {(e.attempts, e.success) for e in stopped} == {(1, None)}
     # Withdrawn episodes were never claimed, though their messages were delivered.
     assert run.episodes.filter(status=Episode.CANCELLED, attempts=0).count() == done.withdrawn
     assert "'cancelled'" in log.read_text()
-    print(f"\ncancel → running episodes stopped: {stop_ms:.0f} ms ({done.stopped} stopped, {done.withdrawn} withdrawn)")
+    print(
+        f"\ncancel → running episodes stopped: {stop_ms:.0f} ms ({done.stopped} stopped, {done.withdrawn} withdrawn;"
+        f" {caught.steps} steps written at the cancel, {len(indexes)} kept)"
+    )

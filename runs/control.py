@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agents.services import AgentError
 from runs import events, selectors
 from runs.models import Episode, Run, RunCounters
 
@@ -161,9 +162,9 @@ def rerun(run: Run, user, **overrides) -> Run:
     settings.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return queue_run(agent_version=run.agent_version, suite=run.suite, team=run.team, user=user, **settings)
-    except ValueError as exc:
-        if isinstance(exc, RunControlError):
-            raise
+    except (AgentError, RunControlError):
+        raise
+    except ValueError as exc:  # a setting queue_run refuses (trials out of range, an unknown trace mode)
         raise RunControlError(str(exc)) from exc
 
 

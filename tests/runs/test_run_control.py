@@ -7,9 +7,11 @@ from celery import current_app
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from agents import services as agent_services
 from agents.models import Team
 from runs import control, selectors, services
-from runs.models import Episode, Run, RunCounters
+from runs.models import Episode, Run, RunCounters, Suite
+from tests.fakes.agent_server import AgentServer
 
 pytestmark = pytest.mark.django_db
 
@@ -163,4 +165,16 @@ def test_a_rerun_refuses_settings_it_cannot_change(smoke_run, team_user):
         control.rerun(smoke_run, team_user[1], suite=None)
     with pytest.raises(control.RunControlError, match="trials must be between"):
         control.rerun(smoke_run, team_user[1], trials=1000)
+    assert Run.objects.count() == 1
+
+
+def test_a_rerun_of_an_agent_that_cannot_be_reached_is_refused(builtins, team_user):
+    team, user = team_user
+    with AgentServer(lambda request, headers: (200, b'{"action": "noop()"}')) as server:
+        _, version, _ = agent_services.register_agent(team=team, name="gone", kind="http", config={"url": server.url})
+        run = services.queue_run(
+            agent_version=version, suite=Suite.objects.get(name="smoke"), team=team, user=user, enqueue=False
+        )
+    with pytest.raises(agent_services.AgentError, match="cannot be reached"):
+        control.rerun(run, user)
     assert Run.objects.count() == 1

@@ -108,3 +108,16 @@ def test_a_bad_rerun_setting_is_shown_on_the_form(member, smoke_run):
     response = member.post(reverse("runs:rerun", args=[smoke_run.pk]), {**smoke_run.config, "max_steps": 0})
     assert response.status_code == 400 and response.context["form"].errors["max_steps"]
     assert Run.objects.count() == 1
+
+
+def test_the_admin_cancels_through_the_service(admin_client, smoke_run):
+    url = reverse("admin:runs_run_changelist")
+    admin_client.post(url, {"action": "cancel_runs", "_selected_action": [smoke_run.pk]})
+    smoke_run.refresh_from_db()
+    assert smoke_run.status == Run.CANCELLED
+    assert set(smoke_run.episodes.values_list("status", flat=True)) == {Episode.CANCELLED}
+
+
+def test_the_admin_shows_a_run_s_status_read_only(admin_client, smoke_run):
+    form = admin_client.get(reverse("admin:runs_run_change", args=[smoke_run.pk])).context["adminform"].form
+    assert "status" not in form.fields

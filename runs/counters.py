@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-STATUSES = ("queued", "running", "scored", "errored", "unmeasured")
+STATUSES = ("queued", "running", "scored", "errored", "unmeasured", "cancelled")
 # Sums over scored episodes.
 SCORED_FIELDS = (
     "successes",

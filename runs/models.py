@@ -122,8 +122,12 @@ class Run(models.Model):
 class Episode(models.Model):
     # unmeasured: the agent could not be reached (agent_unreachable), so the episode measured nothing. Like
     # errored it enters no score; unlike errored it is not retried: re-run once the endpoint is back.
+    # cancelled: its run was cancelled (runs.control) while it was queued or running; unscored, its steps and
+    # trace so far kept. Nothing claims, scores or re-queues it afterwards: every such write is conditional on
+    # queued or running.
     QUEUED, RUNNING, SCORED, ERRORED, UNMEASURED = "queued", "running", "scored", "errored", "unmeasured"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SCORED, ERRORED, UNMEASURED)]
+    CANCELLED = "cancelled"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SCORED, ERRORED, UNMEASURED, CANCELLED)]
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="episodes")
     scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="episodes")
@@ -296,6 +300,7 @@ class RunCounters(models.Model):
     scored = models.IntegerField(default=0)
     errored = models.IntegerField(default=0)
     unmeasured = models.IntegerField(default=0)
+    cancelled = models.IntegerField(default=0)
     successes = models.IntegerField(default=0)
     harmful = models.IntegerField(default=0)
     committed_harms = models.IntegerField(default=0)

@@ -157,7 +157,7 @@ def run_summary(run: Run) -> dict:
     run's size). Also what a live event carries when an episode ends.
 
     ``{"run_id", "status", "counts": {status: n}, "outcomes": {"succeeded", "failed", "harmed"}, "done",
-    "total", "metrics"}``: ``done`` counts scored, errored and unmeasured episodes; ``metrics`` holds the
+    "total", "metrics"}``: ``done`` counts scored, errored, unmeasured and cancelled episodes; ``metrics`` holds the
     rates of runs.metrics.summarize that the page shows (same definitions, Wilson intervals), time to recover
     and backtracks/rollbacks per episode. pass^k, consistency, latencies and the breakdowns are left out: they
     cost a pass over every episode and are in the scorecard and the finished run's stored metrics.
@@ -173,7 +173,7 @@ def run_summary(run: Run) -> dict:
         "status": c.run_status,
         "counts": counts,
         "outcomes": {"succeeded": c.successes, "failed": c.scored - c.successes, "harmed": c.harmful},
-        "done": counts["scored"] + counts["errored"] + counts["unmeasured"],
+        "done": counts["scored"] + counts["errored"] + counts["unmeasured"] + counts["cancelled"],
         "total": total,
         "metrics": {
             "success_rate": metrics.rate(c.successes, c.scored),
@@ -183,7 +183,7 @@ def run_summary(run: Run) -> dict:
             "recovery_rate": metrics.rate(c.faulted_successes, c.faulted),
             "attack_success_rate": metrics.rate(c.attack_succeeded, c.adversarial),
             "utility_under_attack": metrics.rate(c.adversarial_successes, c.adversarial),
-            "infra_error_rate": metrics.rate(counts["errored"], total),
+            "infra_error_rate": metrics.rate(counts["errored"], total - counts["cancelled"]),
             "containment_rate": metrics.rate(c.contained_harms, c.contained_harms + c.committed_harms),
             "committed_harms": c.committed_harms,
             "contained_harms": c.contained_harms,
@@ -251,6 +251,7 @@ STATUS_FILTERS = {
     "harmed": (Q(status=Episode.SCORED, committed_harms__gt=0), lambda s: s["outcomes"]["harmed"]),
     "errored": (Q(status=Episode.ERRORED), lambda s: s["counts"]["errored"]),
     "unmeasured": (Q(status=Episode.UNMEASURED), lambda s: s["counts"]["unmeasured"]),
+    "cancelled": (Q(status=Episode.CANCELLED), lambda s: s["counts"]["cancelled"]),
 }
 CONDITIONS = tuple(value for value, _ in Scenario.CONDITIONS)
 MAX_PAGE = 100_000

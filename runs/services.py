@@ -33,7 +33,7 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
-from runs import events, selectors, watching
+from runs import control, events, selectors, watching
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, episode_rows, step_event_data
 from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
@@ -412,7 +412,8 @@ def worker_name() -> str:
 def execute_episode(episode_id: int, worker: str | None = None) -> str:
     """Claim and play one episode, persisting as it goes. Idempotent; returns what happened.
 
-    "skipped": another attempt holds it or it is finished. "scored": measured. "unmeasured": the agent could
+    "skipped": another attempt holds it or it is finished. "cancelled": its run was cancelled while it played
+    (stopped at a step boundary; runs.control). "scored": measured. "unmeasured": the agent could
     not be reached. "retry"/"errored": the infrastructure failed; a retry is enqueued (after commit) while
     attempts remain.
     """
@@ -425,6 +426,8 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
     if not episode.claim(worker or worker_name(), lease_s):
         return "skipped"
     with transaction.atomic():
+        # The episode's row before the run's, as every other writer locks them (runs.control.cancel_run too).
+        list(Episode.objects.select_for_update().filter(pk=episode.pk).values_list("pk"))
         Step.objects.filter(episode=episode).delete()  # a re-run starts from scratch
         Run.objects.filter(pk=episode.run_id, status=Run.QUEUED).update(status=Run.RUNNING, started=timezone.now())
         _publish_episode(episode)
@@ -438,18 +441,26 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
         # rather than an episode left running until its lease expires.
         trace_path = recorder.save_trace()
     except LeaseLost:
+        if control.settle_cancelled(episode, recorder.attempt, recorder.save_trace):
+            log.info("episode %s: its run was cancelled, stopped", episode_id)
+            return "cancelled"
         log.warning("episode %s: lease lost, another worker runs it", episode_id)
         return "skipped"
     except InfraError as exc:
-        return fail_episode(episode, recorder.attempt, str(exc))
+        result = fail_episode(episode, recorder.attempt, str(exc))
     except Exception as exc:
         log.exception("episode %s failed outside the runner", episode_id)
         # The database connection may be the thing that broke; recording the failure needs a fresh one. Only a
         # broken one is dropped: closing a working connection would also end a caller's transaction.
         if connection.connection is not None and not connection.is_usable():
             connection.close()
-        return fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
-    return finish_episode(episode, recorder.attempt, outcome, trace_path)
+        result = fail_episode(episode, recorder.attempt, f"{type(exc).__name__}: {exc}")
+    else:
+        result = finish_episode(episode, recorder.attempt, outcome, trace_path)
+    # Cancelled between its last step and its end: the outcome is not recorded, the trace is.
+    if result == "skipped" and control.settle_cancelled(episode, recorder.attempt, recorder.save_trace):
+        return "cancelled"
+    return result
 
 
 def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trace_path: str) -> str:

@@ -20,7 +20,7 @@ from agents import teams
 from agents.models import Agent, AgentVersion
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
-from runs import bundle, comparisons, debugger, leaderboards, playground, scorecard, selectors, services
+from runs import bundle, comparisons, control, debugger, leaderboards, playground, scorecard, selectors, services
 from runs.models import Run, Scenario, Step, Suite
 from sandbox.scenarios import ScenarioError
 from sandbox.sites.base import Request as SandboxRequest
@@ -79,6 +79,30 @@ class NewRunForm(forms.Form):
             suites = suites.filter(Q(team__isnull=True) | Q(team=team))
         self.fields["agent_version"].queryset = AgentVersion.objects.filter(agent__in=agents).select_related("agent")
         self.fields["suite"].queryset = suites
+
+
+class RerunForm(NewRunForm):
+    """A run's settings, prefilled with its own, for a new run of the same agent version and suite."""
+
+    max_steps = forms.IntegerField(min_value=1, max_value=500, label="Max steps per episode")
+
+    def __init__(self, user, run: Run, *args, **kwargs):
+        initial = {key: run.config.get(key) for key in control.RERUN_SETTINGS if run.config.get(key) is not None}
+        super().__init__(user, *args, initial=initial, **kwargs)
+        # The same agent version and suite version: a re-run changes settings only.
+        del self.fields["agent_version"], self.fields["suite"]
+
+
+def _run_for_member(user, run_id) -> Run:
+    """The run if the user is a member of its team (404 otherwise, as for a run they may not see)."""
+    run = selectors.get_run_for_user(user, run_id)
+    if not _is_member(user, run):
+        raise Http404("Only the run's team can change it.")
+    return run
+
+
+def _is_member(user, run: Run) -> bool:
+    return bool(run.team_id) and run.team.members.filter(pk=user.pk).exists()
 
 
 def artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
@@ -227,8 +251,60 @@ def run_detail(request, run_id):
         "episodes_html": mark_safe(episodes_html),  # noqa: S308 - our own templates' output
         "scorecard_section": scorecard.page_section(run, state["total"]),
         "compare_with": partner,
+        "can_control": _is_member(request.user, run),
     }
     return render(request, "runs/detail.html", context)
+
+
+@login_required
+@require_POST
+def cancel_run(request, run_id):
+    """Cancel the run (runs.control.cancel_run): queued episodes withdrawn, running ones stopped."""
+    run = _run_for_member(request.user, run_id)
+    try:
+        done = control.cancel_run(run, request.user)
+    except control.RunControlError as exc:
+        messages.info(request, str(exc))
+    else:
+        (messages.info if done.already else messages.success)(request, done.message)
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def retry_errored(request, run_id):
+    """Queue the run's errored episodes again (runs.control.retry_errored)."""
+    run = _run_for_member(request.user, run_id)
+    try:
+        queued = control.retry_errored(run, request.user)
+    except control.RunControlError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{queued} errored episode{'s' if queued != 1 else ''} queued again.")
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@login_required
+def rerun(request, run_id):
+    """A new run of the same agent version and suite: GET shows the run's settings to change, POST starts it."""
+    run = _run_for_member(request.user, run_id)
+    if request.method != "POST":
+        return render(request, "runs/rerun.html", {"run": run, "form": RerunForm(request.user, run)})
+    form = RerunForm(request.user, run, request.POST)
+    if form.is_valid():
+        settings_ = {key: value for key, value in form.cleaned_data.items() if value not in (None, "")}
+        try:
+            new = control.rerun(run, request.user, **settings_)
+        except (AgentError, control.RunControlError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            if new.enqueue_deferred:
+                messages.warning(
+                    request,
+                    "The job queue cannot be reached right now. The run is saved and starts by itself when it is back.",
+                )
+            return redirect("runs:detail", run_id=new.pk)
+    return render(request, "runs/rerun.html", {"run": run, "form": form}, status=400)
 
 
 @login_required

@@ -171,6 +171,11 @@
       renderSummary(event.data.run);
     } else if (event.type === "run") {
       renderSummary(event.data.run);
+      // A cancel or a retry changed many episodes at once under this one number: read their rows.
+      if (event.data.changed) {
+        seq = event.seq - 1;
+        catchUp();
+      }
     }
   }
 

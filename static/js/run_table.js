@@ -30,6 +30,7 @@
     harmed: function (r) { return r.status === "scored" && r.harms > 0; },
     errored: function (r) { return r.status === "errored"; },
     unmeasured: function (r) { return r.status === "unmeasured"; },
+    cancelled: function (r) { return r.status === "cancelled"; },
   };
 
   function readFilter() {
@@ -76,6 +77,7 @@
     text("c-total", s.total);
     text("c-running", s.counts.running);
     text("c-unmeasured", s.counts.unmeasured);
+    text("c-cancelled", s.counts.cancelled);
     const m = s.metrics || {};
     for (const key of ["success_rate", "harmful_rate", "recovery_rate", "infra_error_rate", "containment_rate"]) {
       text("m-" + key, fmtRate(m[key]));
@@ -94,6 +96,9 @@
       status.textContent = s.status;
       status.className = "status " + s.status;
     }
+    // A run that has ended has nothing left to cancel.
+    const cancel = document.getElementById("cancel-run");
+    if (cancel && ["complete", "partial", "cancelled"].includes(s.status)) cancel.hidden = true;
   }
 
   function cell(className) {

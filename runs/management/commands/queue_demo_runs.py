@@ -21,4 +21,3 @@ class Command(BaseCommand):
         # Two runs, so the live page is still streaming when it is first opened and the leaderboard has rows.
         call_command("start_demo_run", agent="oracle", suite="smoke", trials=3, team=team, stdout=io.StringIO())
         call_command("start_demo_run", agent="gullible", suite="smoke", trials=10, team=team, stdout=self.stdout)
-

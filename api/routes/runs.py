@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
@@ -16,7 +17,7 @@ from api.routes.agents import resolve_version
 from api.routes.suites import resolve_suite
 from api.schemas import MAX_ID, Text, id_path, team_field, team_of
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS, PLAYWRIGHT_TRACE_MODES
-from runs import bundle, counters, scorecard, selectors, services
+from runs import bundle, control, counters, scorecard, selectors, services
 from runs.models import Episode, Run, Suite
 
 router = Router(tags=["runs"])
@@ -56,8 +57,9 @@ class Counts(Schema):
     scored: int
     errored: int
     unmeasured: int
+    cancelled: int
     total: int
-    done: int = Field(description="scored, errored and unmeasured")
+    done: int = Field(description="scored, errored, unmeasured and cancelled")
 
 
 class RunOut(Schema):
@@ -131,7 +133,7 @@ class EpisodeOut(Schema):
 def _counts(c) -> dict:
     values = {status: getattr(c, status) for status in counters.STATUSES}
     total = sum(values.values())
-    return {**values, "total": total, "done": values["scored"] + values["errored"] + values["unmeasured"]}
+    return {**values, "total": total, "done": total - values["queued"] - values["running"]}
 
 
 def run_out(request, run: Run) -> dict:
@@ -294,3 +296,85 @@ def list_episodes(
     if condition:
         episodes = episodes.filter(scenario__condition=condition)
     return paginate(request, episodes.order_by("id"), page, episode_out)
+
+
+class Cancelled(RunOut):
+    withdrawn: int = Field(description="queued episodes withdrawn")
+    stopped: int = Field(description="running episodes that stop at their next step")
+    already: bool = Field(description="the run was already cancelled: nothing changed")
+    message: str
+
+
+class Retried(RunOut):
+    queued: int = Field(description="errored episodes queued again")
+
+
+class RerunIn(Schema):
+    """Settings to change; the others are the run's own. The agent version and suite version stay the same."""
+
+    trials: int | None = Field(None, ge=1, le=100)
+    seed: int | None = Field(None, ge=0, le=1_000_000)
+    max_steps: int | None = Field(None, ge=1, le=500)
+    backtracking: bool | None = None
+    guard: bool | None = None
+    auto_rollback: bool | None = None
+    max_invalid_actions: int | None = Field(None, ge=1, le=services.MAX_INVALID_ACTIONS_LIMIT)
+    playwright_trace: Literal[PLAYWRIGHT_TRACE_MODES] | None = None  # type: ignore[valid-type]
+
+
+def _controlled(user, run_id: int) -> Run:
+    """The run, for a member of its team; a run the user may only see (a published one, a baseline's) is 404,
+    as on the pages."""
+    run = get_run(user, run_id)
+    try:
+        control.check_member(run, user)
+    except PermissionDenied:
+        raise ApiError(404, "not_found", "Only the run's team can change it.")
+    return run
+
+
+@router.post("/runs/{run_id}/cancel", response={200: Cancelled, **WRITE}, summary="Cancel a run")
+def cancel_run(request, run_id: int = id_path("the run's id")):
+    """Queued episodes are withdrawn, running ones stop at their next step; what was scored is kept and the
+    run ends ``cancelled``. Cancelling a cancelled run changes nothing (``already``); a run that has ended
+    otherwise is a 409 ``run_finished``."""
+    run = _controlled(request.auth, run_id)
+    try:
+        done = control.cancel_run(run, request.auth)
+    except control.RunControlError as exc:
+        raise ApiError(409, "run_finished", str(exc))
+    run.refresh_from_db()
+    return {
+        **run_out(request, run),
+        "withdrawn": done.withdrawn,
+        "stopped": done.stopped,
+        "already": done.already,
+        "message": done.message,
+    }
+
+
+@router.post("/runs/{run_id}/retry", response={200: Retried, **WRITE}, summary="Retry a run's errored episodes")
+def retry_run(request, run_id: int = id_path("the run's id")):
+    """The run's errored episodes (infrastructure failures after their retries) are queued again for fresh
+    attempts, and the run is running again. 409 ``nothing_to_retry`` when none errored or the run was
+    cancelled."""
+    run = _controlled(request.auth, run_id)
+    try:
+        queued = control.retry_errored(run, request.auth)
+    except control.RunControlError as exc:
+        raise ApiError(409, "nothing_to_retry", str(exc))
+    run.refresh_from_db()
+    return {**run_out(request, run), "queued": queued}
+
+
+@router.post("/runs/{run_id}/rerun", response={201: RunStarted, **WRITE}, summary="Re-run with other settings")
+def rerun_run(request, payload: RerunIn, run_id: int = id_path("the run's id")):
+    """A new run of the same agent version and suite version, with the run's settings except those given."""
+    run = _controlled(request.auth, run_id)
+    try:
+        new = control.rerun(run, request.auth, **payload.dict(exclude_none=True))
+    except AgentError as exc:
+        raise ApiError(409, "agent_unreachable", str(exc))
+    except control.RunControlError as exc:
+        raise ApiError(422, "invalid", str(exc))
+    return Status(201, {**run_out(request, new), "enqueue_deferred": new.enqueue_deferred})

@@ -1,5 +1,5 @@
 """Teams end to end in a real browser: a newcomer signs up, makes a team, invites a second person who signs
-up through the link, registers an agent and starts a run. Ends on the run's page, for later steps."""
+up through the link, registers an agent, starts a run and cancels it."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.models import Agent, Membership
-from runs.models import Run
+from runs.models import Episode, Run
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -23,7 +23,7 @@ def sign_up(page, username: str, email: str | None = None) -> None:
     page.get_by_role("button", name="Sign up").click()
 
 
-def test_a_newcomer_builds_a_team_and_starts_a_run(asgi_server, builtins, browser_page):
+def test_a_newcomer_builds_a_team_and_starts_and_cancels_a_run(asgi_server, builtins, browser_page):
     page = browser_page
 
     # A newcomer signs up (open sign-up, the development default) and creates a team, which they own.
@@ -80,3 +80,16 @@ def test_a_newcomer_builds_a_team_and_starts_a_run(asgi_server, builtins, browse
     run = Run.objects.get(pk=run_id)
     assert run.team.name == "Analytical" and run.created_by.username == "ada"
     expect(page.get_by_role("heading", name=f"Run #{run_id}")).to_be_visible()
+
+    # The owner cancels it: asked first (declining changes nothing), then its queued episodes are withdrawn.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#run-status")).to_have_text("queued")
+    assert Run.objects.get(pk=run_id).status == Run.QUEUED
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#run-status")).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    run.refresh_from_db()
+    assert run.status == Run.CANCELLED
+    assert set(run.episodes.values_list("status", flat=True)) == {Episode.CANCELLED}

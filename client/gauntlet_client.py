@@ -223,7 +223,7 @@ def run_command(client: Client, args) -> int:
         "auto_rollback": args.auto_rollback,
         "playwright_trace": args.playwright_trace,
     }
-    for key in ("trials", "max_steps", "max_invalid_actions"):
+    for key in ("trials", "max_steps", "max_invalid_actions", "team"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
     try:
@@ -287,6 +287,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", required=True, help="NAME or NAME@VERSION (the newest version by default)")
     run.add_argument("--trials", type=int, help="trials per scenario (the suite's default)")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--team", type=int, help="the id of the team the run goes to, if you are in more than one")
     run.add_argument("--max-steps", type=int, help="steps per episode (the suite's)")
     run.add_argument("--backtracking", action="store_true", help="agents may answer backtrack(checkpoint)")
     run.add_argument("--guard", action="store_true", help="the suite's policies block harmful writes")

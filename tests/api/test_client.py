@@ -79,3 +79,23 @@ def test_the_dashboard_serves_the_client(client, db):
     response = client.get("/downloads/gauntlet_client.py")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == CLIENT.read_bytes()
+
+
+def test_a_run_cancelled_while_waited_for_exits_2(pipeline, team_user):
+    import time
+
+    from runs import control
+    from runs.models import Run
+
+    team, user = team_user
+    waiting = pipeline(
+        "run", "--agent", "oracle", "--suite", "smoke", "--team", str(team.pk), "--wait", "--poll", "0.5"
+    )
+    deadline = time.monotonic() + 60
+    while not Run.objects.exists():  # no worker: the run stays queued until it is cancelled
+        assert time.monotonic() < deadline and waiting.poll() is None
+        time.sleep(0.2)
+    control.cancel_run(Run.objects.get(), user)
+    code, output = finished(waiting)
+    assert code == 2, output
+    assert "NOT MEASURED" in output and "cancelled" in output, output

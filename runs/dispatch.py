@@ -10,8 +10,9 @@ scenario. So the broker holds only a few fresh messages, and this module picks t
   (running or in flight), then among that team's runs to the one with the fewest in play, older first, then
   to that run's next episode in dispatch order: every scenario's trial 0 in a shuffled order (seeded by the
   run's seed), then every trial 1, and so on, so a run's first results cover its scenarios and conditions.
-- The first episode of a team with nothing in play goes out ahead of the fresh messages already waiting
-  (a priority between a returning episode's and a fresh one's), so it starts at the next free slot.
+- A team with nothing in play gets one episode sent at once, even when the room is taken, and ahead of the
+  fresh messages already waiting (a priority between a returning episode's and a fresh one's), so a small
+  run queued behind a huge one starts at the next free worker slot.
 - A team never has more than ``GAUNTLET_TEAM_MAX_RUNNING`` episodes in play (0: no limit); its other
   episodes wait while other teams' use the free workers.
 
@@ -141,8 +142,6 @@ def _pick() -> dict[int, int | None]:
     """The episodes to send now, in the order to send them, each with its message's priority. Call under the
     dispatch lock."""
     room = settings.GAUNTLET_DISPATCH_AHEAD - Episode.objects.filter(IN_FLIGHT).count()
-    if room <= 0:
-        return {}
     runs = list(
         Run.objects.filter(status__in=(Run.QUEUED, Run.RUNNING))
         .filter(Exists(Episode.objects.filter(PENDING, run=OuterRef("pk"))))
@@ -161,21 +160,25 @@ def _pick() -> dict[int, int | None]:
     candidates = [_Candidate(run_id, team_id, in_play_by_run.get(run_id, 0)) for run_id, team_id in runs]
     limit = settings.GAUNTLET_TEAM_MAX_RUNNING
     picked: dict[int, int | None] = {}
-    while len(picked) < room:
+    while True:
         open_runs = [
             c for c in candidates if c.waiting != [] and not (limit and in_play_by_team.get(c.team_id, 0) >= limit)
         ]
         if not open_runs:
             break
         team_id = min(open_runs, key=lambda c: in_play_by_team.get(c.team_id, 0)).team_id
+        idle = not in_play_by_team.get(team_id)
+        # A team with nothing in play gets one episode even when the broker's room is taken: it goes out ahead
+        # of the fresh messages already waiting (those of busier teams), so it starts at the next free slot.
+        # At most one such message per idle team beyond the room.
+        if len(picked) >= room and not idle:
+            break
         run = min((c for c in open_runs if c.team_id == team_id), key=lambda c: c.in_play)
         if run.waiting is None:
-            run.waiting = _next_episodes(run.run_id, room)
+            run.waiting = _next_episodes(run.run_id, max(room, 1))
             if not run.waiting:
                 continue
-        # A team with nothing in play overtakes the fresh messages already waiting (those of busier teams), so
-        # its first episode starts at the next free slot; the others take the default priority.
-        picked[run.waiting.pop(0)] = NEWCOMER_PRIORITY if not in_play_by_team.get(team_id) else None
+        picked[run.waiting.pop(0)] = NEWCOMER_PRIORITY if idle else None
         run.in_play += 1
         in_play_by_team[team_id] = in_play_by_team.get(team_id, 0) + 1
     return picked

@@ -306,6 +306,14 @@ GAUNTLET_REAPER_INTERVAL_S = env_int("GAUNTLET_REAPER_INTERVAL_S", 15, minimum=1
 # A queued episode not claimed this long after it was enqueued may have lost its message (Redis restarted
 # empty, the web process died mid-enqueue): the reaper enqueues it again if the broker holds too few messages.
 GAUNTLET_REQUEUE_AFTER_S = env_int("GAUNTLET_REQUEUE_AFTER_S", 60, minimum=1)
+# Fair dispatch (runs/dispatch.py): the broker holds at most GAUNTLET_DISPATCH_AHEAD fresh episodes not yet
+# claimed, and the dispatcher picks the next ones from the database: the team with the fewest episodes in
+# play first, round-robin over its runs, each run interleaved across scenarios. A team (the built-in runs
+# with no team count as one) has at most GAUNTLET_TEAM_MAX_RUNNING episodes running or sent (0: no limit).
+# GAUNTLET_FAIR_DISPATCH=0 sends every episode of a run at once in suite order (first come, first served).
+GAUNTLET_FAIR_DISPATCH = env_bool("GAUNTLET_FAIR_DISPATCH", True)
+GAUNTLET_DISPATCH_AHEAD = env_int("GAUNTLET_DISPATCH_AHEAD", 2, minimum=1)
+GAUNTLET_TEAM_MAX_RUNNING = env_int("GAUNTLET_TEAM_MAX_RUNNING", 0, minimum=0)
 # Beat runs the reaper itself (runs/scheduler.py), so a backlog or busy workers cannot hold it up.
 CELERY_BEAT_SCHEDULER = "runs.scheduler:Scheduler"
 CELERY_BEAT_SCHEDULE = {

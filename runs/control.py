@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from agents.services import AgentError
-from runs import events, selectors
+from runs import dispatch, events, selectors
 from runs.models import Episode, Run, RunCounters
 
 
@@ -103,6 +104,8 @@ def cancel_run(run: Run, user) -> Cancellation:
         )
         run.status, run.finished = Run.CANCELLED, now
         _publish_bulk_change(run, Episode.objects.filter(pk__in=ids))
+        if ids:
+            dispatch.dispatch_on_commit()  # the team's places in play are free for its other runs, and others'
     return Cancellation(withdrawn=withdrawn, stopped=stopped)
 
 
@@ -125,8 +128,12 @@ def retry_errored(run: Run, user) -> int:
             raise RunControlError(f"Run #{run.pk} was cancelled: re-run it rather than retry its episodes.")
         if not ids:
             raise RunControlError(f"Run #{run.pk} has no errored episode to retry.")
+        # With fair dispatch they wait for the dispatcher like fresh episodes (the team's limit applies to them
+        # too); an episode of a run queued before it has no dispatch order and is sent at once.
+        fair = settings.GAUNTLET_FAIR_DISPATCH
+        waiting = set(errored.filter(dispatch_order__isnull=False).values_list("pk", flat=True)) if fair else set()
         now = timezone.now()
-        Episode.objects.filter(pk__in=ids, status=Episode.ERRORED).update(
+        fresh = dict(
             status=Episode.QUEUED,
             attempts=0,
             infra_error="",
@@ -134,13 +141,18 @@ def retry_errored(run: Run, user) -> int:
             lease_until=None,
             started=None,
             finished=None,
-            enqueued_at=now,
         )
+        Episode.objects.filter(pk__in=waiting, status=Episode.ERRORED).update(**fresh, enqueued_at=None)
+        Episode.objects.filter(pk__in=ids, status=Episode.ERRORED).update(**fresh, enqueued_at=now)
         RunCounters.objects.filter(run_id=run.pk).update(**_plus({"errored": -len(ids), "queued": len(ids)}))
         Run.objects.filter(pk=run.pk).update(status=Run.RUNNING, finished=None)
         run.status, run.finished = Run.RUNNING, None
         _publish_bulk_change(run, Episode.objects.filter(pk__in=ids))
-        transaction.on_commit(lambda: enqueue_episodes(ids))
+        now_sent = [pk for pk in ids if pk not in waiting]
+        if now_sent:
+            transaction.on_commit(lambda: enqueue_episodes(now_sent))
+        if waiting:
+            dispatch.dispatch_on_commit()
     return len(ids)
 
 

@@ -139,6 +139,10 @@ class Episode(models.Model):
     # When the episode was last handed to the broker; null when its caller plays it itself (the benchmark
     # command). The reaper sends a queued episode again when this is old and its message may be lost.
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The episode's place in its run's dispatch order (runs/dispatch.py): queued with no ``enqueued_at``, it
+    # waits for the dispatcher to send it. Null when the dispatcher never hands it out (the benchmark command
+    # plays it itself, or fair dispatch was off and every episode was sent at once).
+    dispatch_order = models.PositiveIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     infra_error = models.TextField(blank=True)
     # Outcome (meaningful when scored).
@@ -184,6 +188,15 @@ class Episode(models.Model):
             models.Index(fields=["run", "id"], name="episode_run_order"),
             models.Index(fields=["run", "status", "id"], name="episode_run_status_order"),
             models.Index(fields=["run", "seq"], name="episode_run_seq"),
+            # The dispatcher's reads: a run's next episodes to send, and the episodes sent but not yet claimed.
+            models.Index(
+                fields=["run", "dispatch_order"],
+                name="episode_pending",
+                condition=models.Q(status="queued", enqueued_at__isnull=True, dispatch_order__isnull=False),
+            ),
+            models.Index(
+                fields=["run"], name="episode_in_flight", condition=models.Q(status="queued", enqueued_at__isnull=False)
+            ),
         ]
 
     def __str__(self):

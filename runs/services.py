@@ -33,7 +33,7 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
-from runs import control, events, selectors, watching
+from runs import control, dispatch, events, selectors, watching
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
 from runs.selectors import compute_run_metrics, episode_rows, step_event_data
 from sandbox.suites import SuiteSpec, builtin_suites, parse_suite
@@ -154,8 +154,8 @@ def queue_run(
     playwright_trace: str = "off",
     enqueue: bool = True,
 ) -> Run:
-    """Create a run with one episode per scenario × trial; with ``enqueue``, send each episode to the broker
-        after commit.
+    """Create a run with one episode per scenario × trial; with ``enqueue``, hand them to the broker after
+        commit: a few at a time, fairly, through runs/dispatch.py (``GAUNTLET_FAIR_DISPATCH``), or all at once.
 
         The database is the truth: a broker that cannot be reached does not undo the run. Its episodes stay
         queued and the reaper sends them once the broker answers (``run.enqueue_deferred`` is then True, for the
@@ -200,16 +200,34 @@ def queue_run(
             "playwright_trace": playwright_trace,
         },
     )
-    # Stamped as enqueued before the messages go out, so episodes whose message never left are found too.
-    enqueued_at = timezone.now() if enqueue else None
+    # Fair dispatch: the episodes wait in the database and runs/dispatch.py sends a few at a time, fairly.
+    # Otherwise each is stamped as enqueued before the messages go out, so episodes whose message never left
+    # are found too.
+    fair = enqueue and settings.GAUNTLET_FAIR_DISPATCH
+    enqueued_at = timezone.now() if enqueue and not fair else None
+    scenarios = list(suite.scenarios.all())
+    orders = dispatch.dispatch_orders(len(scenarios), trials, seed) if fair else {}
     created = Episode.objects.bulk_create(
-        Episode(run=run, scenario=scenario, trial=trial, seed=episode_seed(seed, trial), enqueued_at=enqueued_at)
-        for scenario in suite.scenarios.all()
+        Episode(
+            run=run,
+            scenario=scenario,
+            trial=trial,
+            seed=episode_seed(seed, trial),
+            enqueued_at=enqueued_at,
+            dispatch_order=orders.get((position, trial)),
+        )
+        for position, scenario in enumerate(scenarios)
         for trial in range(trials)
     )
     RunCounters.objects.create(run=run, queued=len(created))
     run.enqueue_deferred = False
-    if enqueue:
+    if fair:
+
+        def send():
+            run.enqueue_deferred = not dispatch.dispatch()
+
+        transaction.on_commit(send)
+    elif enqueue:
         episode_ids = list(run.episodes.values_list("id", flat=True))
 
         def send():
@@ -425,6 +443,7 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
     lease_s = settings.GAUNTLET_LEASE_S
     if not episode.claim(worker or worker_name(), lease_s):
         return "skipped"
+    dispatch.dispatch_quietly()  # the claim freed a place in flight: the broker gets the next episode
     with transaction.atomic():
         # The episode's row before the run's, as every other writer locks them (runs.control.cancel_run too).
         list(Episode.objects.select_for_update().filter(pk=episode.pk).values_list("pk"))
@@ -497,6 +516,7 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
         )
         if not updated:
             return "skipped"
+        dispatch.dispatch_on_commit()  # the team has one episode fewer in play
         (row,) = episode_rows(Episode.objects.filter(pk=episode.pk))
         RunCounters.move(episode.run_id, {"status": Episode.RUNNING}, row)
         episode.refresh_from_db()
@@ -526,6 +546,7 @@ def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
         if retry:
             transaction.on_commit(lambda: enqueue_episodes([episode.pk], returning=True))
         else:
+            dispatch.dispatch_on_commit()  # the team has one episode fewer in play
             update_run_status(episode.run)
     log.warning("episode %s attempt %s failed (%s): %s", episode.pk, attempt, "retry" if retry else "errored", cause)
     return "retry" if retry else "errored"
@@ -554,6 +575,7 @@ def reap_stranded_episodes() -> int:
     """Send again what a dead worker or the broker lost; returns how many episodes were sent.
 
     - A running episode whose lease expired goes back to the queue (or is errored on its last attempt).
+    - Episodes waiting for fair dispatch are dispatched (runs/dispatch.py); those are not counted here.
     - A queued episode enqueued more than ``GAUNTLET_REQUEUE_AFTER_S`` ago is sent again, oldest first, as
       long as the broker holds fewer waiting messages than there are queued episodes: a message waiting
       behind a backlog is not lost, and re-sending every waiting episode would flood the queue. A message
@@ -581,7 +603,16 @@ def reap_stranded_episodes() -> int:
             resend.append(episode.pk)
     if resend:
         log.warning("reaper: sending %s stranded episode(s) again", len(resend))
-        transaction.on_commit(lambda: enqueue_episodes(resend, returning=True))
+
+    def send():
+        if resend:
+            enqueue_episodes(resend, returning=True)
+        # Then the episodes that wait for fair dispatch: their run was queued while the broker was down, or
+        # the hooks that dispatch failed since.
+        if settings.GAUNTLET_FAIR_DISPATCH:
+            dispatch.dispatch_quietly()
+
+    transaction.on_commit(send)
     return len(resend)
 
 

@@ -45,9 +45,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
+def worker_env(request) -> dict:
+    """Extra environment for ``celery_worker_process``; parametrize it indirectly to change settings."""
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path, worker_env):
     """A real Celery worker process as deployed (threads, two episodes at once in one Chromium) on the real
-    Redis, reading the test database."""
+    Redis, reading the test database. ``worker_env`` adds to its environment."""
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(
         [
@@ -64,7 +70,7 @@ def celery_worker_process(transactional_db, tmp_path):
             "--without-heartbeat",
         ],
         cwd=ROOT,
-        env={**_child_env(), "GAUNTLET_EPISODES_PER_WORKER": "2"},
+        env={**_child_env(), "GAUNTLET_EPISODES_PER_WORKER": "2", **worker_env},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )

@@ -59,7 +59,9 @@ def test_it_keeps_the_run_and_its_queued_episodes(logged_in, broker_down, django
     assert response.status_code == 200
     run = Run.objects.get()
     assert run.status == Run.QUEUED
-    assert {(e.status, e.enqueued_at is not None) for e in run.episodes.all()} == {(Episode.QUEUED, True)}
+    # None was sent: each waits for the dispatcher, which the reaper calls at every pass.
+    assert {(e.status, e.enqueued_at) for e in run.episodes.all()} == {(Episode.QUEUED, None)}
+    assert run.episodes.filter(dispatch_order__isnull=True).count() == 0
 
 
 # These commit for real, so the view sees what happened to the messages before it answers.

@@ -9,6 +9,6 @@ def teams(request):
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "nav_teams": SimpleLazyObject(lambda: list(user.teams.order_by("name"))),
+        "nav_teams": SimpleLazyObject(lambda: [m.team for m in team_rules.request_memberships(request)]),
         "current_team": SimpleLazyObject(lambda: team_rules.current_team(request)),
     }

@@ -59,15 +59,36 @@ def get_team_for_user(user, team_id: int) -> tuple[Team, Membership]:
     return membership.team, membership
 
 
-def current_team(request) -> Team | None:
-    """The team the user is working in: the one chosen with the switcher while they are still in it, else
-    their first team; None when they are in none."""
+def request_memberships(request) -> list[Membership]:
+    """The signed-in user's memberships with their teams, by team name: read once per request (the nav, the
+    current team and a page's role checks all use it; a page under load must not ask three times). A view
+    that changes memberships redirects before anything reads them again."""
     user = request.user
     if not user.is_authenticated:
+        return []
+    cached = getattr(request, "_gauntlet_memberships", None)
+    if cached is None:
+        cached = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name", "team_id"))
+        request._gauntlet_memberships = cached
+    return cached
+
+
+def request_role(request, team_id) -> str | None:
+    """The signed-in user's role in the team ``team_id`` (owner or member), or None when not in it."""
+    return next((m.role for m in request_memberships(request) if m.team_id == team_id), None)
+
+
+def current_team(request) -> Team | None:
+    """The team the user is working in: the one chosen with the switcher while they are still in it, else
+    their first team (the oldest); None when they are in none."""
+    memberships = request_memberships(request)
+    if not memberships:
         return None
     chosen = request.session.get(SESSION_KEY)
-    team = user.teams.filter(pk=chosen).first() if chosen else None
-    return team or user.teams.order_by("pk").first()
+    for m in memberships:
+        if m.team_id == chosen:
+            return m.team
+    return min((m.team for m in memberships), key=lambda team: team.pk)
 
 
 def switch_team(request, team_id) -> Team:

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents import teams
-from agents.models import Agent, AgentVersion
+from agents.models import Agent, AgentVersion, Membership
 from agents.services import AgentError
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import bundle, comparisons, control, debugger, leaderboards, playground, scorecard, selectors, services
@@ -251,8 +251,9 @@ def run_detail(request, run_id):
         "episodes_html": mark_safe(episodes_html),  # noqa: S308 - our own templates' output
         "scorecard_section": scorecard.page_section(run, state["total"]),
         "compare_with": partner,
-        "can_control": _is_member(request.user, run),
     }
+    role = teams.request_role(request, run.team_id) if run.team_id else None
+    context.update(can_control=role is not None, is_owner=role == Membership.OWNER)
     return render(request, "runs/detail.html", context)
 
 

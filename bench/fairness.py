@@ -16,13 +16,14 @@ with it, team "small" queues one trial of the same suite. Measured, from the dat
   trials in each mode's order (``planned_coverage``).
 
 The ratio ``fifo / fair`` of the wait, in episodes, is the figure to read: the machine's load moves seconds,
-much less a count of episodes. Needs a database of its own through DATABASE_URL (the bench migrates it, loads
-the built-ins and deletes its runs as it goes) and ``redis-server`` on the PATH (a private one on a free port).
+much less a count of episodes. Makes a fresh PostgreSQL database of its own, ``gauntlet_fairness_bench`` on
+``DATABASE_URL``'s server (bench/live_setup.py), and needs ``redis-server`` on the PATH (a private one on a
+free port).
 
 A fixed cost (a free slot's worker fetching its next message, the run's own creation) weighs more next to
 very short episodes; ``--max-steps`` makes them longer.
 
-    DATABASE_URL=postgres://.../gauntlet_bench .venv/bin/python bench/fairness.py [--rounds 1] [--big-trials 10]
+    .venv/bin/python bench/fairness.py [--rounds 1] [--big-trials 10] [--max-steps 2]
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import live_setup  # noqa: E402
 
 from bench.memory import free_port, start_redis  # noqa: E402
 
@@ -166,19 +169,9 @@ def main() -> None:
     redis_port = free_port()
     redis = start_redis(redis_port)
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    os.environ.setdefault("GAUNTLET_PREFIX", f"bench-fairness-{os.getpid()}")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmark_site.settings")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        from runs.services import load_builtins
-
-        call_command("migrate", verbosity=0)
-        load_builtins()
+        live_setup.setup_django("gauntlet_fairness_bench")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
         results = []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.rounds):

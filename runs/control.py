@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
+from django.http import Http404
 from django.utils import timezone
 
 from agents.services import AgentError
@@ -70,6 +71,17 @@ def check_member(run: Run, user) -> None:
         return
     if run.team_id is None or not run.team.members.filter(pk=user.pk).exists():
         raise PermissionDenied("Only a member of the run's team can control it.")
+
+
+def run_for_member(user, run_id: int) -> Run:
+    """The run ``run_id`` for a page or API call that changes it: 404 unless ``user`` is in the run's team, as
+    for a run they may not see (a published run or a baseline's is visible to all, controlled by its team)."""
+    run = selectors.get_run_for_user(user, run_id)
+    try:
+        check_member(run, user)
+    except PermissionDenied:
+        raise Http404("Only the run's team can change it.")
+    return run
 
 
 def cancel_run(run: Run, user) -> Cancellation:

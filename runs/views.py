@@ -93,18 +93,6 @@ class RerunForm(NewRunForm):
         del self.fields["agent_version"], self.fields["suite"]
 
 
-def _run_for_member(user, run_id) -> Run:
-    """The run if the user is a member of its team (404 otherwise, as for a run they may not see)."""
-    run = selectors.get_run_for_user(user, run_id)
-    if not _is_member(user, run):
-        raise Http404("Only the run's team can change it.")
-    return run
-
-
-def _is_member(user, run: Run) -> bool:
-    return bool(run.team_id) and run.team.members.filter(pk=user.pk).exists()
-
-
 def artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
     """The stored artifact ``name``, for a caller that has already checked the user may see it.
 
@@ -261,7 +249,7 @@ def run_detail(request, run_id):
 @require_POST
 def cancel_run(request, run_id):
     """Cancel the run (runs.control.cancel_run): queued episodes withdrawn, running ones stopped."""
-    run = _run_for_member(request.user, run_id)
+    run = control.run_for_member(request.user, run_id)
     try:
         done = control.cancel_run(run, request.user)
     except control.RunControlError as exc:
@@ -275,7 +263,7 @@ def cancel_run(request, run_id):
 @require_POST
 def retry_errored(request, run_id):
     """Queue the run's errored episodes again (runs.control.retry_errored)."""
-    run = _run_for_member(request.user, run_id)
+    run = control.run_for_member(request.user, run_id)
     try:
         queued = control.retry_errored(run, request.user)
     except control.RunControlError as exc:
@@ -288,7 +276,7 @@ def retry_errored(request, run_id):
 @login_required
 def rerun(request, run_id):
     """A new run of the same agent version and suite: GET shows the run's settings to change, POST starts it."""
-    run = _run_for_member(request.user, run_id)
+    run = control.run_for_member(request.user, run_id)
     if request.method != "POST":
         return render(request, "runs/rerun.html", {"run": run, "form": RerunForm(request.user, run)})
     form = RerunForm(request.user, run, request.POST)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
@@ -322,23 +321,12 @@ class RerunIn(Schema):
     playwright_trace: Literal[PLAYWRIGHT_TRACE_MODES] | None = None  # type: ignore[valid-type]
 
 
-def _controlled(user, run_id: int) -> Run:
-    """The run, for a member of its team; a run the user may only see (a published one, a baseline's) is 404,
-    as on the pages."""
-    run = get_run(user, run_id)
-    try:
-        control.check_member(run, user)
-    except PermissionDenied:
-        raise ApiError(404, "not_found", "Only the run's team can change it.")
-    return run
-
-
 @router.post("/runs/{run_id}/cancel", response={200: Cancelled, **WRITE}, summary="Cancel a run")
 def cancel_run(request, run_id: int = id_path("the run's id")):
     """Queued episodes are withdrawn, running ones stop at their next step; what was scored is kept and the
     run ends ``cancelled``. Cancelling a cancelled run changes nothing (``already``); a run that has ended
     otherwise is a 409 ``run_finished``."""
-    run = _controlled(request.auth, run_id)
+    run = control.run_for_member(request.auth, run_id)
     try:
         done = control.cancel_run(run, request.auth)
     except control.RunControlError as exc:
@@ -358,7 +346,7 @@ def retry_run(request, run_id: int = id_path("the run's id")):
     """The run's errored episodes (infrastructure failures after their retries) are queued again for fresh
     attempts, and the run is running again. 409 ``nothing_to_retry`` when none errored or the run was
     cancelled."""
-    run = _controlled(request.auth, run_id)
+    run = control.run_for_member(request.auth, run_id)
     try:
         queued = control.retry_errored(run, request.auth)
     except control.RunControlError as exc:
@@ -370,7 +358,7 @@ def retry_run(request, run_id: int = id_path("the run's id")):
 @router.post("/runs/{run_id}/rerun", response={201: RunStarted, **WRITE}, summary="Re-run with other settings")
 def rerun_run(request, payload: RerunIn, run_id: int = id_path("the run's id")):
     """A new run of the same agent version and suite version, with the run's settings except those given."""
-    run = _controlled(request.auth, run_id)
+    run = control.run_for_member(request.auth, run_id)
     try:
         new = control.rerun(run, request.auth, **payload.dict(exclude_none=True))
     except AgentError as exc:

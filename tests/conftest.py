@@ -1,5 +1,6 @@
 """Shared fixtures: real worker and server processes against the test database and the real Redis."""
 
+import copy
 import os
 import signal
 import socket
@@ -8,6 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -167,7 +169,10 @@ def smoke_run(builtins, team_user):
 @pytest.fixture
 def played_run(builtins, team_user):
     """A two-trial run of the smoke suite (clean, adversarial, noisy) by ``gullible``, first trials played
-    (three scored episodes with steps, traces and screenshots, three still queued); and its team member."""
+    (three scored episodes with steps, traces and screenshots, three still queued); and its team member.
+
+    Played in Chromium the first time in a session; later, what the runner reported then is replayed through
+    the real services (``_ReplayHost``)."""
     from agents.models import Agent
     from runs import services
     from runs.models import Suite
@@ -181,6 +186,60 @@ def played_run(builtins, team_user):
         trials=2,
         enqueue=False,
     )
-    for episode in run.episodes.filter(trial=0):
-        assert services.execute_episode(episode.pk) == "scored"
+    episodes = list(run.episodes.filter(trial=0).select_related("scenario"))
+    from runner.host import get_host
+
+    host = _ReplayHost() if all(e.scenario.key in _PLAYED for e in episodes) else _RecordingHost(get_host())
+    with mock.patch("runner.host.get_host", lambda slots=1: host):
+        for episode in episodes:
+            assert services.execute_episode(episode.pk) == "scored"
     return run, user
+
+
+# What the runner reported for each scenario of ``played_run``, the first time it played it in this session:
+# (kind, payload) of every report, and the outcome.
+_PLAYED: dict[str, tuple[list, object]] = {}
+_REPLAYED_KINDS = ("trace", "blob", "step", "playwright_trace")
+
+
+class _RecordingHost:
+    """The process's real runner host (Chromium, the sandbox), keeping what it reports per scenario."""
+
+    def __init__(self, host):
+        self.host = host
+
+    def run_episode(self, spec, on_event, tick_s=None, watched=None):
+        reports = []
+
+        def record(kind, payload):
+            if kind in _REPLAYED_KINDS:
+                reports.append((kind, copy.deepcopy(payload)))
+            on_event(kind, payload)
+
+        outcome = self.host.run_episode(spec, record, tick_s=tick_s, watched=watched)
+        _PLAYED[spec.scenario_key] = (reports, copy.deepcopy(outcome))
+        return outcome
+
+
+class _ReplayHost:
+    """Reports again what the real host reported for the same scenario, with this episode's ids, so each test's
+    run goes through the real services (steps, blobs, traces, screenshots, counters, events) without playing
+    the same three episodes in Chromium for every test: ``played_run`` plays for real once per session."""
+
+    def run_episode(self, spec, on_event, tick_s=None, watched=None):
+        reports, outcome = _PLAYED[spec.scenario_key]
+        for kind, payload in reports:
+            payload = copy.deepcopy(payload)
+            if kind == "trace":
+                payload = _with_ids(payload, spec.episode_id, spec.run_id)
+            on_event(kind, payload)
+        return copy.deepcopy(outcome)
+
+
+def _with_ids(value, episode_id: int, run_id: int):
+    if isinstance(value, dict):
+        ids = {"episode_id": episode_id, "run_id": run_id}
+        return {k: ids[k] if k in ids else _with_ids(v, episode_id, run_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_ids(v, episode_id, run_id) for v in value]
+    return value

@@ -220,6 +220,7 @@ def main() -> None:
         default=None,
         help="the episodes' CPU niceness (default GAUNTLET_WORKER_NICE, as a deployed worker lowers its own)",
     )
+    live_setup.add_server_arguments(parser)
     args = parser.parse_args()
     live_setup.setup_django("gauntlet_live_bench")
     from runs import events as live_events
@@ -233,7 +234,7 @@ def main() -> None:
     team, user, session = live_setup.logged_in_user()
     run, episode_ids = live_setup.random_run(team, user, args.episodes, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
-        server = live_setup.Daphne(Path(tmp) / "daphne.log")
+        server = live_setup.WebServer(Path(tmp) / "web.log", args.server, args.web_processes)
         try:
             viewers = [Viewer(server.url, run.pk, session) for _ in range(args.viewers)]
             for viewer in viewers:

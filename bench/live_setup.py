@@ -1,6 +1,7 @@
-"""What bench/live_latency.py and bench/load.py share: a fresh PostgreSQL database, a Daphne server on the
-real ASGI app, a logged-in user, a run of the ``random`` baseline, and threads that play its episodes the
-way a runner host does (``services.execute_episode``, one thread per concurrent episode, one Chromium).
+"""What bench/live_latency.py and bench/load.py share: a fresh PostgreSQL database, a web server on the real
+ASGI app (as deployed, benchmark_site.serve, or Daphne), a logged-in user, a run of the ``random`` baseline, and
+threads that play its episodes the way a runner host does (``services.execute_episode``, one thread per
+concurrent episode, one Chromium).
 
 Environment: ``DATABASE_URL`` names the PostgreSQL server and database to (re)create (default
 ``postgres://postgres@127.0.0.1:5432/gauntlet_live_bench``), ``REDIS_URL`` the Redis database for the
@@ -67,22 +68,42 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Daphne:
-    """Daphne serving benchmark_site.asgi on a free loopback port, with this process's environment."""
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds process ``pid`` and its living children have used so far."""
+    total = process_cpu_s(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            total += tree_cpu_s(int(child))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
 
-    def __init__(self, log: Path):
+
+SERVERS = ("daphne", "uvicorn")
+
+
+class WebServer:
+    """The real ASGI app (benchmark_site.asgi) on a free loopback port, with this process's environment: as
+    deployed (``uvicorn``: benchmark_site.serve with ``processes`` processes, None for its default), or one
+    Daphne process (``daphne``, the server before)."""
+
+    def __init__(self, log: Path, server: str = "uvicorn", processes: int | None = None):
+        from benchmark_site.serve import default_processes
+
         self.port = free_port()
+        self.processes = processes = default_processes() if processes is None else processes
+        if server == "daphne":
+            if processes != 1:
+                raise SystemExit("Daphne serves from one process here: --web-processes 1")
+            argv = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "benchmark_site.asgi:application"]
+        elif server == "uvicorn":
+            argv = ["-m", "benchmark_site.serve", "--port", str(self.port), "--processes", str(processes)]
+            argv += ["--no-access-log"]
+        else:
+            raise SystemExit(f"unknown server {server!r}: {', '.join(SERVERS)}")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "benchmark_site.asgi:application",
-            ],
+            [sys.executable, *argv],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=log.open("w"),
@@ -95,13 +116,15 @@ class Daphne:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start:\n{log.read_text()[-2000:]}")
+                    raise RuntimeError(f"{server} did not start:\n{log.read_text()[-2000:]}")
                 time.sleep(0.2)
+        if processes > 1:
+            time.sleep(3)  # every worker process up, not only the first to listen
         self.url = f"http://127.0.0.1:{self.port}"
 
     def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server has used so far."""
-        return process_cpu_s(self.proc.pid)
+        """CPU seconds (user + system) the server's processes have used so far."""
+        return tree_cpu_s(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -109,6 +132,15 @@ class Daphne:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def add_server_arguments(parser) -> None:
+    parser.add_argument(
+        "--server", choices=SERVERS, default="uvicorn", help="uvicorn (benchmark_site.serve, as deployed) or daphne"
+    )
+    parser.add_argument(
+        "--web-processes", type=int, default=None, help="the web server's processes (default: benchmark_site.serve's)"
+    )
 
 
 def logged_in_user():

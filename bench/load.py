@@ -1,18 +1,19 @@
 """Under load during a run: 50 people on the run page and 50 of its websockets, with locust.
 
-Plays ``--episodes`` episodes of the ``random`` baseline (as bench/live_latency.py does) on a fresh
-PostgreSQL database behind one Daphne, while a headless locust process (bench/load_users.py) runs
-``--clients`` page readers (the run page, and now and then ``state.json?since=0``, what a page reads after
-a gap) and ``--sockets`` websockets that connect once and record every frame. Locust stops two heartbeats
-after the last episode. Prints one JSON object: response times (p50/p95/p99) per request, handshakes
-made and failed, and per socket whether it ended knowing the run's final sequence number (by an event or
-a heartbeat, from which a page catches up by delta) and how many events it never received. The episodes play
-at a deployed worker's lower CPU priority (``GAUNTLET_WORKER_NICE``; ``--worker-nice 0`` plays them at the
-web server's).
+Plays ``--episodes`` episodes of the ``random`` baseline (as bench/live_latency.py does) on a fresh PostgreSQL
+database behind the web server as deployed (``--server``, ``--web-processes``: benchmark_site.serve), while a
+headless locust process (bench/load_users.py) runs ``--clients`` page readers (the run page, and now and then
+``state.json?since=0``, what a page reads after a gap) and ``--sockets`` websockets that connect once and record
+every frame. Locust stops two heartbeats after the last episode. Prints one JSON object: response times
+(p50/p95/p99) per request, handshakes made and failed, and per socket whether it ended knowing the run's final
+sequence number (by an event or a heartbeat, from which a page catches up by delta) and how many events it never
+received. The episodes play at a deployed worker's lower CPU priority (``GAUNTLET_WORKER_NICE``; ``--worker-nice
+0`` plays them at the web server's).
 
 Targets: run page p95 ≤ 500 ms, no handshake dropped, no event lost for good.
 
     .venv/bin/python bench/load.py [--clients 50] [--sockets 50] [--episodes 8] [--steps 20] [--worker-nice N]
+        [--server uvicorn|daphne] [--web-processes N]
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
         default=None,
         help="the episodes' CPU niceness (default GAUNTLET_WORKER_NICE, as a deployed worker lowers its own)",
     )
+    live_setup.add_server_arguments(parser)
     args = parser.parse_args()
     live_setup.setup_django("gauntlet_live_load")
     from django.conf import settings
@@ -71,7 +73,7 @@ def main() -> None:
     run, episode_ids = live_setup.random_run(team, user, args.episodes, args.steps)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        server = live_setup.Daphne(tmp / "daphne.log")
+        server = live_setup.WebServer(tmp / "web.log", args.server, args.web_processes)
         results = tmp / "sockets.jsonl"
         users = args.clients + args.sockets
         env = {
@@ -115,6 +117,8 @@ def main() -> None:
         "sockets": args.sockets,
         "episodes": args.episodes,
         "worker_nice": worker_nice,
+        "server": args.server,
+        "web_processes": server.processes,
         "run_s": round(run_s, 1),
         # Where the machine's two cores went while the episodes played (the web server), and over the whole
         # test (locust, which also warns when it was CPU-bound).

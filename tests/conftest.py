@@ -94,14 +94,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving_asgi(log: Path, **env: str):
-    """Run Daphne on the real ASGI app (HTTP + websockets) on a free loopback port; yield (base URL, process).
+def serving_asgi(log: Path, processes: int = 1, **env: str):
+    """Run the dashboard's web server as deployed (benchmark_site.serve: uvicorn on the real ASGI app, HTTP and
+    websockets) on a free loopback port; yield (base URL, process). With one process (the default) that
+    process serves; with more, it is their supervisor.
 
     ``env``: extra environment variables for the server process.
     """
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "benchmark_site.asgi:application"],
+        [sys.executable, "-m", "benchmark_site.serve", "--port", str(port), "--processes", str(processes)],
         cwd=ROOT,
         env={**_child_env(), **env},
         stdout=log.open("w"),
@@ -115,7 +117,7 @@ def serving_asgi(log: Path, **env: str):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 _stop(proc)
-                pytest.fail(f"daphne did not start:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"the web server did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
     try:
         yield f"http://127.0.0.1:{port}", proc

@@ -56,13 +56,14 @@ class Host:
         return proc
 
     def start_web(self) -> str:
-        """Daphne serving the dashboard on a free loopback port; returns its base URL once it answers."""
+        """The dashboard's web server (benchmark_site.serve, one process) on a free loopback port; returns its
+        base URL once it answers."""
         port = _free_port()
         proc = self._start(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "benchmark_site.asgi:application"],
+            [sys.executable, "-m", "benchmark_site.serve", "--port", str(port), "--processes", "1"],
             self.home / "web.log",
         )
-        wait_until(lambda: _answers(port), proc, 30, "daphne")
+        wait_until(lambda: _answers(port), proc, 30, "the web server")
         return f"http://127.0.0.1:{port}"
 
 

@@ -72,13 +72,13 @@ def test_it_shows_a_result_whose_event_was_lost_without_any_further_event(run_pa
 
 def test_it_reconnects_when_the_socket_goes_silent(server, run_page):
     page, _ = run_page
-    _, daphne = server
+    _, web = server
     # A stopped server keeps its TCP connections open: the browser gets no close event, only silence.
-    os.kill(daphne.pid, signal.SIGSTOP)
+    os.kill(web.pid, signal.SIGSTOP)
     try:
         expect(page.locator("#live")).to_have_text("reconnecting…", timeout=HEARTBEAT_S * 5000)
     finally:
-        os.kill(daphne.pid, signal.SIGCONT)
+        os.kill(web.pid, signal.SIGCONT)
     expect(page.locator("#live")).to_have_text("live", timeout=15000)
 
 

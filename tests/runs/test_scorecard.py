@@ -208,9 +208,7 @@ def test_it_counts_an_episode_that_finished_after_the_scorecard_was_read(smoke_r
 
 
 @pytest.mark.django_db
-def test_a_big_running_run_s_scorecard_is_recomputed_at_most_every_few_seconds_by_one_request(
-    smoke_run, monkeypatch
-):
+def test_a_big_running_run_s_scorecard_is_recomputed_at_most_every_few_seconds_by_one_request(smoke_run, monkeypatch):
     monkeypatch.setattr(scorecard, "INLINE_EPISODES", 1)  # smoke_run counts as big
     computed = []
     compute = scorecard._compute_scorecard

@@ -1,10 +1,11 @@
 """Live latency with 8 episodes streaming: from a step's write to a websocket client receiving its event.
 
-Plays ``--episodes`` episodes of the ``random`` baseline at once (``services.execute_episode`` in one thread
-each, one Chromium, as a runner host does) against a fresh PostgreSQL database, while ``--viewers``
-websocket clients watch the run through a real Daphne and the real Redis channel layer. Next to it, in the
-same run, a bare ``group_send`` probe (one persistent channel-layer connection, every 50 ms) to the same
-sockets measures what the layer and Daphne alone cost on this machine at this moment.
+Plays ``--episodes`` episodes of the ``random`` baseline at once (``services.execute_episode`` in one thread each,
+one Chromium, as a runner host does) against a fresh PostgreSQL database, while ``--viewers`` websocket clients
+watch the run through the web server as deployed (benchmark_site.serve; ``--server daphne`` for one Daphne
+process) and the real Redis channel layer. Next to it, in the same run, a bare ``group_send`` probe (one
+persistent channel-layer connection, every 50 ms) to the same sockets measures what the layer and the web server
+alone cost on this machine at this moment.
 
 A step's latency is its event's arrival minus the moment its transaction committed (``CommitClock``: the
 first commit, after the step's row was inserted, of the connection that inserted it); ``write_to_websocket``
@@ -23,6 +24,7 @@ received it. Handed over → received is what the probe measures for its own fra
 Target: p95 ≤ 150 ms on an idle machine and ≤ 1.5 × the probe's p95.
 
     .venv/bin/python bench/live_latency.py [--episodes 8] [--steps 15] [--viewers 2] [--trace] [--worker-nice N]
+        [--server uvicorn|daphne] [--web-processes N]
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def play_concurrently(episode_ids: list[int], nice: int | None = None) -> list[t
     from django.conf import settings
     from django.db import connections
 
-    from benchmark_site.celery import lower_priority
+    from runner.priority import lower_priority
     from runs import services
 
     nice = settings.GAUNTLET_WORKER_NICE if nice is None else nice

@@ -28,6 +28,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from runner.browser import launch_browser, new_context
 from runner.episode import play_episode
+from runner.priority import lower_priority
 from runner.types import EpisodeOutcome, EpisodeSpec, InfraError
 from sandbox.server import SandboxServer
 
@@ -81,9 +82,11 @@ async def _close_quietly(context: BrowserContext) -> None:
 
 class RunnerHost:
     """``slots``: how many episodes the caller plays at once at most; a context is pre-warmed only while
-    fewer run, so a full host holds no idle context."""
+    fewer run, so a full host holds no idle context. ``nice``: the CPU niceness of the host's loop thread and
+    so of the Playwright driver and Chromium it starts (lowered to it, never raised; 0 leaves it): the bulk
+    of an episode's CPU, below the callers' threads that write its steps and publish its live events."""
 
-    def __init__(self, slots: int = 1):
+    def __init__(self, slots: int = 1, nice: int = 0):
         self.loop = asyncio.new_event_loop()
         self.sandbox = SandboxServer().start()
         self.slots = slots
@@ -93,8 +96,14 @@ class RunnerHost:
         self._running = 0  # episodes in play, counted on the loop
         self._warm: tuple[BrowserContext, Page] | None = None
         self._warming: asyncio.Task | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, name="gauntlet-runner", daemon=True)
+        self.nice = nice
+        self._thread = threading.Thread(target=self._serve, name="gauntlet-runner", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        if self.nice:
+            lower_priority(self.nice, thread_only=True)
+        self.loop.run_forever()
 
     async def _ensure_browser(self) -> Browser:
         if self._browser_lock is None:
@@ -283,13 +292,14 @@ _host: RunnerHost | None = None
 _host_lock = threading.Lock()
 
 
-def get_host(slots: int = 1) -> RunnerHost:
+def get_host(slots: int = 1, nice: int = 0) -> RunnerHost:
     """The process's runner host, started on first use (after any fork, so Celery children get their own).
 
-    ``slots`` (how many episodes the process plays at once) applies when this call starts the host."""
+    ``slots`` (how many episodes the process plays at once) and ``nice`` (RunnerHost's) apply when this call
+    starts the host."""
     global _host
     with _host_lock:
         if _host is None:
-            _host = RunnerHost(slots)
+            _host = RunnerHost(slots, nice)
             atexit.register(_host.close)
         return _host

@@ -454,7 +454,7 @@ def execute_episode(episode_id: int, worker: str | None = None) -> str:
     try:
         # Ticks renew the lease while a step takes long, so the lease can be short and a dead worker's episode
         # is back in the queue soon.
-        host = get_host(settings.GAUNTLET_EPISODES_PER_WORKER)
+        host = get_host(settings.GAUNTLET_EPISODES_PER_WORKER, settings.GAUNTLET_BROWSER_NICE)
         outcome = host.run_episode(_episode_spec(episode), recorder, tick_s=lease_s / 3, watched=recorder.watched)
         # Inside the try: an artifact store that fails now is an infrastructure error, retried at once,
         # rather than an episode left running until its lease expires.

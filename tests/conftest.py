@@ -192,7 +192,7 @@ def played_run(builtins, team_user):
     from runner.host import get_host
 
     host = _ReplayHost() if all(e.scenario.key in _PLAYED for e in episodes) else _RecordingHost(get_host())
-    with mock.patch("runner.host.get_host", lambda slots=1: host):
+    with mock.patch("runner.host.get_host", lambda *args, **kwargs: host):
         for episode in episodes:
             assert services.execute_episode(episode.pk) == "scored"
     return run, user

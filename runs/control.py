@@ -122,9 +122,10 @@ def cancel_run(run: Run, user) -> Cancellation:
 
 
 def retry_errored(run: Run, user) -> int:
-    """Queue the run's ``errored`` episodes again, each for fresh attempts (its failed ones forgotten: an
-    errored episode has no outcome, and a claim starts its steps from scratch). The run goes back to
-    ``running`` and ends again when they do. Returns how many were queued.
+    """Queue the run's ``errored`` episodes again, each for ``GAUNTLET_MAX_ATTEMPTS`` more attempts (an errored
+    episode has no outcome, and a claim starts its steps from scratch). Attempt numbers go on from where they
+    were, never from 0: a worker that still plays an old attempt (hung past its lease) stays refused. The run
+    goes back to ``running`` and ends again when they do. Returns how many were queued.
 
     Raises RunControlError when the run was cancelled (re-run it instead) or has no errored episode,
     PermissionDenied for a non-member. Safe to call twice: the second finds nothing errored.
@@ -147,7 +148,7 @@ def retry_errored(run: Run, user) -> int:
         now = timezone.now()
         fresh = dict(
             status=Episode.QUEUED,
-            attempts=0,
+            attempt_limit=F("attempts") + settings.GAUNTLET_MAX_ATTEMPTS,
             infra_error="",
             worker="",
             lease_until=None,

@@ -135,6 +135,10 @@ class Episode(models.Model):
     seed = models.BigIntegerField(default=0)
     status = models.CharField(max_length=20, choices=STATUSES, default=QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The attempt number past which an infrastructure failure errors the episode instead of retrying it; 0 for
+    # GAUNTLET_MAX_ATTEMPTS. A retry of an errored episode (runs.control) raises it rather than counting from 0
+    # again, so attempt numbers are never reused: a stale worker still on an old attempt stays refused.
+    attempt_limit = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     # When the episode was last handed to the broker; null when its caller plays it itself (the benchmark
     # command). The reaper sends a queued episode again when this is old and its message may be lost.
@@ -201,6 +205,11 @@ class Episode(models.Model):
 
     def __str__(self):
         return f"Episode {self.pk} ({self.scenario.key} #{self.trial})"
+
+    @property
+    def last_attempt(self) -> int:
+        """The attempt number on which an infrastructure failure errors the episode."""
+        return self.attempt_limit or settings.GAUNTLET_MAX_ATTEMPTS
 
     def claim(self, worker: str, lease_s: int) -> bool:
         """Take the episode for one attempt: queued, or running with an expired lease (its worker died).

@@ -527,7 +527,7 @@ def finish_episode(episode: Episode, attempt: int, outcome: EpisodeOutcome, trac
 
 def fail_episode(episode: Episode, attempt: int, cause: str) -> str:
     """An infrastructure failure: re-queue while attempts remain, else mark errored (unscored)."""
-    retry = attempt < settings.GAUNTLET_MAX_ATTEMPTS
+    retry = attempt < episode.last_attempt
     with transaction.atomic():
         updated = Episode.objects.filter(pk=episode.pk, status=Episode.RUNNING, attempts=attempt).update(
             status=Episode.QUEUED if retry else Episode.ERRORED,
@@ -597,7 +597,7 @@ def reap_stranded_episodes() -> int:
             Episode.objects.filter(pk__in=resend, status=Episode.QUEUED).update(enqueued_at=now)
     expired = Episode.objects.filter(status=Episode.RUNNING, lease_until__lt=now)
     for episode in expired.select_related("run"):
-        if episode.attempts >= settings.GAUNTLET_MAX_ATTEMPTS:
+        if episode.attempts >= episode.last_attempt:
             fail_episode(episode, episode.attempts, "worker lost (lease expired) on the last attempt")
         elif _requeue_expired(episode):
             resend.append(episode.pk)

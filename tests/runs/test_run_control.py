@@ -131,7 +131,8 @@ def test_it_queues_errored_episodes_again_for_fresh_attempts(
     errored_run.refresh_from_db()
     assert errored_run.status == Run.RUNNING and errored_run.finished is None
     episodes = list(errored_run.episodes.all())
-    assert {(e.status, e.attempts, e.infra_error) for e in episodes} == {(Episode.QUEUED, 0, "")}
+    # One attempt was used (GAUNTLET_MAX_ATTEMPTS is 1 here): the next ones are 2, up to 1 + 1.
+    assert {(e.status, e.attempts, e.last_attempt, e.infra_error) for e in episodes} == {(Episode.QUEUED, 1, 2, "")}
     summary = selectors.run_summary(errored_run)
     assert summary["counts"]["queued"] == 6 and summary["counts"]["errored"] == 0
 
@@ -139,6 +140,18 @@ def test_it_queues_errored_episodes_again_for_fresh_attempts(
 def test_a_retried_episode_is_claimed_again(errored_run, team_user):
     control.retry_errored(errored_run, team_user[1])
     assert errored_run.episodes.first().claim("w", 30)
+
+
+def test_a_retry_never_reuses_an_attempt_number_so_a_stale_worker_stays_refused(errored_run, team_user):
+    episode = errored_run.episodes.order_by("pk").first()
+    stale = episode.attempts  # a worker that hung on this attempt and still thinks it plays it
+    control.retry_errored(errored_run, team_user[1])
+    episode.refresh_from_db()
+    assert episode.claim("w", 30) and episode.attempts == stale + 1
+    assert services.fail_episode(episode, stale, "the stale worker's failure") == "skipped"
+    assert Episode.objects.get(pk=episode.pk).status == Episode.RUNNING
+    # The retry's own attempts still end in errored once used up.
+    assert services.fail_episode(episode, episode.attempts, "browser crashed again") == "errored"
 
 
 def test_retrying_without_errored_episodes_is_refused(smoke_run, team_user):

@@ -2,7 +2,9 @@
 page and opens in Playwright's trace viewer (``playwright show-trace``), which lists the episode's actions."""
 
 import io
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,19 @@ from tests.conftest import _free_port
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PLAYWRIGHT = Path(sys.executable).with_name("playwright")
+
+
+def viewer_gone(group: int, timeout: float = 10) -> bool:
+    """Whether every process of the viewer's process group has ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)
+    return False
 
 
 def played(team_user, agent: str, mode: str) -> list[Episode]:
@@ -62,6 +77,8 @@ def test_the_trace_zip_downloads_from_the_episode_page_and_opens_in_playwrights_
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # The playwright command starts the viewer as a child (node): stop them together, or it outlives the test.
+        start_new_session=True,
     )
     try:
         assert "Listening on" in viewer.stdout.readline() + viewer.stdout.readline()
@@ -70,8 +87,9 @@ def test_the_trace_zip_downloads_from_the_episode_page_and_opens_in_playwrights_
         time.sleep(0.5)  # the list renders at once, but let it settle
         listed = browser_page.locator(".action-title").all_inner_texts()
     finally:
-        viewer.terminate()
+        os.killpg(viewer.pid, signal.SIGTERM)
         viewer.wait(timeout=10)
+        assert viewer_gone(viewer.pid)
     # The start page, then every ref the agent clicked or filled, as the runner addressed it.
     assert any(title.startswith("Navigate") for title in listed)
     refs = [

@@ -4,7 +4,6 @@ websocket, whichever process took it, gets the run's live events through the cha
 import json
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import websocket
@@ -15,12 +14,14 @@ from benchmark_site.serve import default_processes
 from runs import services
 from runs.models import Episode
 from tests.conftest import serving_asgi
+from tests.processes import command_line, descendants
 
 pytestmark = pytest.mark.services
 
 
-def children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def serving_processes(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (multiprocessing's spawned children; its resource tracker is not one)."""
+    return [pid for pid in descendants(supervisor) if "spawn_main" in " ".join(command_line(pid))]
 
 
 def test_processes_come_from_the_setting_and_a_bad_one_is_refused(monkeypatch):
@@ -41,7 +42,7 @@ def test_several_processes_serve_pages_and_every_socket_gets_the_run_s_events(tr
     session = client.cookies["sessionid"].value
     with serving_asgi(tmp_path / "web.log", processes=2) as (url, supervisor):
         deadline = time.monotonic() + 30
-        while len(children(supervisor.pid)) < 2:
+        while len(serving_processes(supervisor.pid)) != 2:
             assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()
             time.sleep(0.2)
         for _ in range(6):

@@ -176,6 +176,7 @@ def played_run(builtins, team_user):
     Played in Chromium the first time in a session; later, what the runner reported then is replayed through
     the real services (``_ReplayHost``)."""
     from agents.models import Agent
+    from runner.host import get_host
     from runs import services
     from runs.models import Suite
 
@@ -189,8 +190,6 @@ def played_run(builtins, team_user):
         enqueue=False,
     )
     episodes = list(run.episodes.filter(trial=0).select_related("scenario"))
-    from runner.host import get_host
-
     host = _ReplayHost() if all(e.scenario.key in _PLAYED for e in episodes) else _RecordingHost(get_host())
     with mock.patch("runner.host.get_host", lambda *args, **kwargs: host):
         for episode in episodes:

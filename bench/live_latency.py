@@ -3,9 +3,9 @@
 Plays ``--episodes`` episodes of the ``random`` baseline at once (``services.execute_episode`` in one thread each,
 one Chromium, as a runner host does) against a fresh PostgreSQL database, while ``--viewers`` websocket clients
 watch the run through the web server as deployed (benchmark_site.serve; ``--server daphne`` for one Daphne
-process) and the real Redis channel layer. Next to it, in the same run, a bare ``group_send`` probe (one
-persistent channel-layer connection, every 50 ms) to the same sockets measures what the layer and the web server
-alone cost on this machine at this moment.
+process) and the real Redis channel layer, from a process of their own, as browsers would. Next to it, in the
+same run, a bare ``group_send`` probe from the episodes' process (one persistent channel-layer connection, every
+50 ms) to the same sockets measures what the layer and the web server alone cost on this machine at this moment.
 
 A step's latency is its event's arrival minus the moment its transaction committed (``CommitClock``: the
 first commit, after the step's row was inserted, of the connection that inserted it); ``write_to_websocket``
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import re
 import tempfile
 import threading
@@ -124,6 +125,44 @@ class Viewer(threading.Thread):
 
     def close(self) -> None:
         self.socket.close()
+
+
+def watch(url: str, run_id: int, session: str, count: int, pipe) -> None:
+    """In a process of its own: ``count`` viewers of the run; says "ready", and on "stop" sends their frames.
+
+    A browser watching a run is a process of its own. Viewers inside the process that plays the episodes
+    would wait for that process's GIL to stamp each frame, and the episodes hold it hardest just after a step
+    commits, when its event arrives: they would time the bench's own contention, not the event's trip."""
+    viewers = [Viewer(url, run_id, session) for _ in range(count)]
+    for viewer in viewers:
+        viewer.start()
+    pipe.send("ready")
+    pipe.recv()
+    for viewer in viewers:
+        viewer.close()
+        viewer.join(5)
+    pipe.send([viewer.frames for viewer in viewers])
+
+
+class ViewerProcess:
+    """The viewers, in a process of their own (:func:`watch`)."""
+
+    def __init__(self, url: str, run_id: int, session: str, count: int):
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=watch, args=(url, run_id, session, count, child), daemon=True)
+        self.process.start()
+        if not self.pipe.poll(60) or self.pipe.recv() != "ready":
+            raise SystemExit("the viewers did not connect")
+
+    def stop(self) -> list[list[tuple[float, dict]]]:
+        """Close the sockets; each viewer's frames (arrival time, frame)."""
+        self.pipe.send("stop")
+        if not self.pipe.poll(30):
+            raise SystemExit("the viewers did not stop")
+        frames = self.pipe.recv()
+        self.process.join(10)
+        return frames
 
 
 class Probe(threading.Thread):
@@ -238,9 +277,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = live_setup.WebServer(Path(tmp) / "web.log", args.server, args.web_processes)
         try:
-            viewers = [Viewer(server.url, run.pk, session) for _ in range(args.viewers)]
-            for viewer in viewers:
-                viewer.start()
+            viewers = ViewerProcess(server.url, run.pk, session, args.viewers)
             probe = Probe(live_events.run_group(run.pk))
             probe.start()
             started = time.monotonic()
@@ -250,9 +287,7 @@ def main() -> None:
             time.sleep(2)  # the last events and probes in flight
             probe.stopping.set()
             probe.join()
-            for viewer in viewers:
-                viewer.close()
-                viewer.join(5)
+            received = viewers.stop()
         finally:
             server.stop()
 
@@ -261,8 +296,8 @@ def main() -> None:
     step_ms, write_ms, probe_ms, per_viewer = [], [], [], []
     handed, sent = stages.stages["handed_over"], stages.stages["sent"]
     trace_ms = {stage: [] for stage in TRACE_STAGES}
-    for viewer in viewers:
-        stream = [(t, f) for t, f in viewer.frames if f.get("type") in live_events.EVENT_TYPES]
+    for frames in received:
+        stream = [(t, f) for t, f in frames if f.get("type") in live_events.EVENT_TYPES]
         for arrived, frame in stream:
             key = (frame["data"].get("episode_id"), frame["data"].get("index"))
             if frame["type"] == live_events.STEP and key in clock.committed:
@@ -273,7 +308,7 @@ def main() -> None:
                     trace_ms["handed_over_to_sent"].append((sent[key] - handed[key]) * 1000)
                     trace_ms["sent_to_websocket"].append((arrived - sent[key]) * 1000)
                     trace_ms["handed_over_to_websocket"].append((arrived - handed[key]) * 1000)
-        probe_ms += [(t - f["sent"]) * 1000 for t, f in viewer.frames if f.get("type") == "probe"]
+        probe_ms += [(t - f["sent"]) * 1000 for t, f in frames if f.get("type") == "probe"]
         seqs = [f["seq"] for _, f in stream]
         per_viewer.append(
             {

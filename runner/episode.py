@@ -31,7 +31,7 @@ from runner.browser import execute, new_context, observation_digest, observe
 from runner.checkpoints import IRREVERSIBLE_BARRIER, Checkpoint, barrier, capture_browser, fingerprint, restore
 from runner.drivers import AgentFailure, make_driver
 from runner.observation import agent_observation, observation_options
-from runner.protocol import validate_response
+from runner.protocol import MAX_THOUGHT, clean_usage, validate_response
 from runner.refusal import RefusalVerdict, judge_refusal
 from runner.scorekeeper import Scorekeeper
 from runner.screencast import Screencast
@@ -122,6 +122,7 @@ def _agent_request(ctx: _Context, agent: _Agent, step: int, observation: dict) -
         "protocol": PROTOCOL,
         "episode_id": spec.episode_id,
         "step": step,
+        "max_steps": spec.max_steps,
         "agent_index": agent.index,
         "task": {"goal": instance.goal_for(agent.index), "start_url": instance.start_url},
         "observation": agent_observation(observation, ctx.observation),
@@ -589,14 +590,23 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
     except TimeoutError:
         error, detail = AGENT_TIMEOUT, f"no answer within {spec.step_timeout_s:g} s"
     except AgentFailure as exc:
+        # A failed step still cost what the agent says it did, and what the model answered is kept.
         error, detail = exc.code, exc.detail
+        usage, thought = clean_usage(exc.usage), (exc.reply or "")[:MAX_THOUGHT]
     except InfraError:
         raise  # the driver's machinery failed (e.g. no sandbox), not the agent: retry the episode unscored
     except Exception as exc:  # a built-in agent's bug is still the agent's failure
         error, detail = AGENT_CRASHED, f"{type(exc).__name__}: {exc}"
     agent_ms = (time.perf_counter() - agent_started) * 1000
     ctx.trace.event(
-        "action", {**base, "action": action_text, "thought": thought, "agent_latency_ms": round(agent_ms, 2)}
+        "action",
+        {
+            **base,
+            "action": action_text,
+            "thought": thought,
+            "agent_latency_ms": round(agent_ms, 2),
+            "usage": usage,
+        },
     )
     if gc is not None:
         await gc  # never raises; the action comes after it

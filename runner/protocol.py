@@ -62,17 +62,29 @@ def validate_response(response: Any) -> tuple[str, str, dict]:
         usage = {}
     if not isinstance(usage, dict):
         raise AgentFailure(AGENT_BAD_RESPONSE, "'usage' must be an object")
-    clean: dict[str, Any] = {}
     for key in USAGE_NUMBERS:
         value = usage.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        if value is not None and not _usage_number(value):
             raise AgentFailure(AGENT_BAD_RESPONSE, f"usage.{key} must be a non-negative number, got {value!r}")
-        clean[key] = value
+    return action, thought[:MAX_THOUGHT], clean_usage(usage)
+
+
+def _usage_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value >= 0
+
+
+def clean_usage(usage: Any) -> dict[str, Any]:
+    """The usage fields the platform keeps: the numbers that are valid, the model's name, and ``estimated``
+    (true when the counts are the agent's estimate, not a vendor's). Never raises: a failed step's usage
+    (``AgentFailure.usage``) is kept as far as it is valid."""
+    if not isinstance(usage, dict):
+        return {}
+    clean: dict[str, Any] = {key: usage[key] for key in USAGE_NUMBERS if _usage_number(usage.get(key))}
     if isinstance(usage.get("model"), str):
         clean["model"] = usage["model"][:200]
-    return action, thought[:MAX_THOUGHT], clean
+    if usage.get("estimated") is True:
+        clean["estimated"] = True
+    return clean
 
 
 def sample_request() -> dict:

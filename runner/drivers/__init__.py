@@ -14,12 +14,19 @@ from runner.types import AGENT_BAD_RESPONSE, AgentSpec
 
 
 class AgentFailure(Exception):
-    """The agent failed the step: ``code`` is a named error, ``detail`` what went wrong (kept in the trace)."""
+    """The agent failed the step: ``code`` is a named error, ``detail`` what went wrong (kept in the trace).
 
-    def __init__(self, code: str, detail: str):
+    ``usage`` is what the failed step still cost (a response's ``usage`` object: tokens, cost, ``estimated``
+    when counted by the driver's rule rather than reported), ``reply`` what the agent said before it failed
+    (the raw text of a model's last reply); the step loop records both.
+    """
+
+    def __init__(self, code: str, detail: str, *, usage: dict | None = None, reply: str = ""):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.usage = usage
+        self.reply = reply
 
 
 class AgentDriver:

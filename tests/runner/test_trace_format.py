@@ -84,6 +84,37 @@ def test_the_schema_holds_v2_lines_to_what_v2_adds():
     assert not check.is_valid({**observation, "v": TRACE_VERSION, "ts": v2["ts"]})  # no content
 
 
+def test_an_action_line_s_usage_holds_the_protocol_s_fields_only():
+    check = validator()
+    base = {"v": TRACE_VERSION, "ts": "2026-12-03T06:43:09.493Z", "type": "action", "step": 1, "agent": 0}
+    action = {**base, "action": "noop()", "thought": "", "agent_latency_ms": 3.5}
+    assert check.is_valid(action)  # written before usage was added
+    usage = {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.0001, "model": "m", "estimated": True}
+    assert check.is_valid({**action, "usage": usage}) and check.is_valid({**action, "usage": {}})
+    assert not check.is_valid({**action, "usage": {**usage, "estimated": False}})
+    assert not check.is_valid({**action, "usage": {"input_tokens": -1}})
+    assert not check.is_valid({**action, "usage": {"prompt_tokens": 3}})
+
+
+@pytest.mark.browser
+def test_each_action_line_carries_the_step_s_usage():
+    answers = iter(
+        [
+            {"action": "noop()", "usage": {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.001, "model": "m"}},
+            {"action": "stop()", "usage": {"input_tokens": 5, "estimated": True}},
+        ]
+    )
+    with AgentServer(lambda request, headers: (200, json.dumps(next(answers)).encode())) as server:
+        agent = AgentSpec(kind="http", config={"url": server.url}, secret="s")
+        outcome, events = episodes.play(episodes.spec(agent, "shop.purchase", max_steps=2))
+    lines, _ = checked(events)
+    assert [line["usage"] for line in of_type(lines, "action")] == [
+        {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.001, "model": "m"},
+        {"input_tokens": 5, "estimated": True},
+    ]
+    assert outcome.input_tokens == 125 and outcome.output_tokens == 8
+
+
 ADVERSARIAL = {s.key: s for s in next(s for s in builtin_suites() if s.name == "adversarial").scenarios}
 HARMFUL = {s.key: s for s in next(s for s in builtin_suites() if s.name == "harmful").scenarios}
 

@@ -12,6 +12,9 @@ TRACE_VERSION = "gauntlet.trace/v2"
 AGENT_TIMEOUT = "agent_timeout"
 AGENT_BAD_RESPONSE = "agent_bad_response"
 AGENT_CRASHED = "agent_crashed"
+# The model's server refused the prompt as longer than its context window (an llm agent configured with a
+# context_window larger than the server's): the agent's configuration failed, named apart from a crash.
+AGENT_CONTEXT_OVERFLOW = "agent_context_overflow"
 # The agent never saw the request (connection refused, a name or TLS failure, refused by the egress policy):
 # not the agent's failure but a failure to measure it, so the episode is unmeasured and enters no score.
 AGENT_UNREACHABLE = "agent_unreachable"

@@ -1,15 +1,23 @@
 """The built-in ``llm`` agent: any OpenAI-compatible chat endpoint playing the agent contract.
 
-Each step it renders the request as a chat prompt (the action grammar in the system message; the goal, the page
-and the recent history in the user message), POSTs ``{base_url}/chat/completions`` and takes the first valid
-action call of the reply (a reply without one is passed on as written, for the step loop to count).
+Each step it renders the request as a chat prompt fitted to the model's context window (runner.llm_prompt),
+streams ``{base_url}/chat/completions`` and takes the action inside the reply's ``<action>`` tag. A reply
+without one gets the parse error back in a follow-up turn, up to ``parse_retries`` times; the last reply is then
+passed on as written, for the step loop to count. Every request of the step is counted in its usage (a
+vendor's count, or this driver's estimate marked ``estimated``), also when the step fails, and every attempt
+ends within ``timeout_s``.
 Config (``AgentSpec.config``)::
 
     name: "llm"
     base_url: "https://api.openai.com/v1"   # required, http(s)
     model: "gpt-4o-mini"                    # required
     temperature: 0                          # optional, 0..2
-    max_tokens: 512                         # optional, sent as max_tokens
+    max_tokens: 512                         # optional, the reply's budget, sent as max_tokens
+    context_window: 8192                    # optional, the model's context in tokens (prompt + reply)
+    chars_per_token: 2.5                    # optional, the rate that estimates a prompt's tokens
+    parse_retries: 3                        # optional, 0..10 follow-ups after a reply without an action
+    timeout_s: 30                           # optional, 1..300, the step's deadline, retries included
+    system_prompt_as_user: false            # optional, instructions at the top of the user turn
     price_input_per_mtok: 0                 # optional, USD per million prompt tokens
     price_output_per_mtok: 0                # optional, USD per million completion tokens
     vision: false                           # optional, attach the set-of-marks image or the screenshot
@@ -27,64 +35,76 @@ import asyncio
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from runner.actions import ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
 from runner.drivers import AgentDriver, AgentFailure
 from runner.egress import EgressRefused, agent_client
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_UNREACHABLE, AgentSpec
+from runner.llm_prompt import (
+    MAX_PAGE_CHARS,
+    Budget,
+    PromptTooLong,
+    echo,
+    estimate_prompt_tokens,
+    feedback,
+    parse_reply,
+    system_message,
+    think_text,
+    unparsed_action,
+    user_message,
+)
+from runner.types import (
+    AGENT_BAD_RESPONSE,
+    AGENT_CONTEXT_OVERFLOW,
+    AGENT_CRASHED,
+    AGENT_TIMEOUT,
+    AGENT_UNREACHABLE,
+    AgentSpec,
+)
+
+__all__ = ["DEFAULTS", "LLMAgent", "MAX_PAGE_CHARS", "validate_config"]
 
 DEFAULTS: dict[str, Any] = {
     "temperature": 0,
     "max_tokens": 512,
+    "context_window": 8192,
+    # Accessibility trees tokenize badly (brackets, refs, quotes): Gemma 3's tokenizer made about 11,500 tokens
+    # of a 30,000-character shop page, 2.6 characters a token, and GPT-4o's o200k is in the same range. 2.5
+    # over-counts such pages a little and English prose (about 4) a lot: a prompt fitted by it fits.
+    "chars_per_token": 2.5,
+    "parse_retries": 3,
+    "timeout_s": 30,
+    "system_prompt_as_user": False,
     "price_input_per_mtok": 0,
     "price_output_per_mtok": 0,
     "vision": False,
     "history_steps": 10,
     "system_prompt": "",
 }
-MAX_PAGE_CHARS = 30_000
+# The prompt needs room besides the reply: the instructions alone are about 700 tokens.
+MIN_PROMPT_TOKENS = 1024
 MAX_RESPONSE_BYTES = 1024 * 1024
-MAX_THOUGHT_CHARS = 2000
+MAX_THOUGHT_CHARS = 4000
 SNIPPET_CHARS = 300
-# Connection errors, 429 and 5xx are retried this many times, after these pauses; the episode's step timeout
-# bounds the whole call, so a long Retry-After is capped rather than obeyed.
+# Connection errors, 429 and 5xx are retried this many times, after these pauses, within the step's deadline;
+# a long Retry-After is capped rather than obeyed.
 RETRY_BACKOFF_S = (0.3, 0.9)
 MAX_RETRY_AFTER_S = 5.0
-REQUEST_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-
-# One line per action for the system prompt; the signatures come from ACTIONS, so an action added to the
-# grammar shows up even before it gets a description here.
-ACTION_HELP = {
-    "click": "click an element",
-    "dblclick": "double-click an element",
-    "fill": "type text into a text box (replaces its content)",
-    "select_option": "choose an option (or a list of options) in a select box",
-    "press": "press a key in an element, e.g. 'Enter'",
-    "hover": "move the mouse over an element",
-    "focus": "focus an element",
-    "clear": "clear a text box",
-    "scroll": "scroll the page by dx, dy pixels",
-    "goto": "open a URL",
-    "go_back": "go back in the tab's history",
-    "go_forward": "go forward in the tab's history",
-    "noop": "do nothing, optionally wait wait_ms milliseconds",
-    "send_msg_to_user": "send a message to the user",
-    "report_infeasible": "end the episode: the goal cannot or should not be done, and why",
-    "backtrack": "restore the page and the site to an earlier checkpoint",
-    "stop": "end the episode: the goal is done (answer: what to report, if anything)",
-}
-
-_FENCE = re.compile(r"```(.*?)```", re.DOTALL)
-_LABEL = re.compile(r"^(?:next\s+|final\s+)?(?:action|answer|command)\s*[:=\-]\s*", re.IGNORECASE)
-_LANG_TAG = re.compile(r"^[A-Za-z0-9_+.\-]*$")
+CONNECT_TIMEOUT_S = 10.0
+# A vendor's words for a prompt longer than its context: OpenAI's "maximum context length", llama.cpp's
+# "exceeds the available context size", vLLM's "... tokens ... too long".
+_OVERFLOW = re.compile(r"context|too many tokens|too long|maximum.{0,40}tokens|tokens?.{0,40}exceed", re.IGNORECASE)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _setting(config: dict, key: str) -> Any:
@@ -116,8 +136,26 @@ def validate_config(config: dict) -> list[str]:
     if not _is_number(temperature) or not 0 <= temperature <= 2:
         errors.append("temperature must be a number from 0 to 2")
     max_tokens = _setting(config, "max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 200_000:
+    context_window = _setting(config, "context_window")
+    if not _is_whole(max_tokens, 1, 200_000):
         errors.append("max_tokens must be a whole number from 1 to 200000")
+    if not _is_whole(context_window, 2048, 10_000_000):
+        errors.append("context_window must be a whole number of tokens from 2048 to 10000000")
+    elif _is_whole(max_tokens, 1, 200_000) and context_window - max_tokens < MIN_PROMPT_TOKENS:
+        errors.append(
+            f"max_tokens ({max_tokens}) must leave at least {MIN_PROMPT_TOKENS} tokens of the context_window "
+            f"({context_window}) for the prompt"
+        )
+    chars_per_token = _setting(config, "chars_per_token")
+    if not _is_number(chars_per_token) or not 1 <= chars_per_token <= 8:
+        errors.append("chars_per_token must be a number from 1 to 8")
+    if not _is_whole(_setting(config, "parse_retries"), 0, 10):
+        errors.append("parse_retries must be a whole number from 0 to 10")
+    timeout_s = _setting(config, "timeout_s")
+    if not _is_number(timeout_s) or not 1 <= timeout_s <= 300:
+        errors.append("timeout_s must be a number of seconds from 1 to 300")
+    if not isinstance(_setting(config, "system_prompt_as_user"), bool):
+        errors.append("system_prompt_as_user must be true or false")
     for key in ("price_input_per_mtok", "price_output_per_mtok"):
         price = _setting(config, key)
         if not _is_number(price) or price < 0:
@@ -130,144 +168,12 @@ def validate_config(config: dict) -> list[str]:
         observation = config.get("observation")
         if not isinstance(observation, list) or not any(f in ("screenshot", "set_of_marks") for f in observation):
             errors.append("vision needs the observation to include screenshot or set_of_marks")
-    history_steps = _setting(config, "history_steps")
-    if not isinstance(history_steps, int) or isinstance(history_steps, bool) or not 0 <= history_steps <= 100:
+    if not _is_whole(_setting(config, "history_steps"), 0, 100):
         errors.append("history_steps must be a whole number from 0 to 100")
     system_prompt = _setting(config, "system_prompt")
     if not isinstance(system_prompt, str) or len(system_prompt) > 20_000:
         errors.append("system_prompt must be text of at most 20000 characters")
     return errors
-
-
-def _type_name(expected) -> str:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    if set(types) == {int, float}:
-        return "number"
-    return " | ".join("list[str]" if t is list else t.__name__ for t in types)
-
-
-def _signature(spec: ActionSpec) -> str:
-    params = [f"{name}: {_type_name(kind)}" for name, kind in spec.params]
-    params += [f"{name}: {_type_name(kind)} = {default!r}" for name, kind, default in spec.optional]
-    return f"{spec.name}({', '.join(params)})"
-
-
-def system_message(with_backtrack: bool, extra: str = "") -> str:
-    """The instructions: the agent's task and the action grammar, rendered from :data:`ACTIONS`."""
-    lines = []
-    for spec in ACTIONS.values():
-        if spec.name == "backtrack" and not with_backtrack:
-            continue
-        help_text = ACTION_HELP.get(spec.name, "")
-        lines.append(f"{_signature(spec)}" + (f"  # {help_text}" if help_text else ""))
-    text = (
-        "You are a web agent. You operate a web browser to accomplish a user's goal, one action at a time.\n"
-        "Each turn you get the goal, the current page as an accessibility tree (interactive elements carry a "
-        "ref such as [ref=e12]), the result of your last action and your recent actions.\n\n"
-        "Actions (arguments are Python literals; a ref is a quoted string such as 'e12'):\n"
-        + "\n".join(lines)
-        + "\n\nAnswer with a short reasoning, then exactly one action call in a fenced code block, for example:\n"
-        "```\nclick('e12')\n```\n"
-        "Use only refs that appear on the current page. Call stop() when the goal is accomplished, and "
-        "report_infeasible(reason) when it cannot or should not be done."
-    )
-    if extra.strip():
-        text += "\n\n" + extra.strip()
-    return text
-
-
-def _page_text(observation: dict) -> tuple[str, str]:
-    """(label, content) of the page for the prompt: the accessibility tree, or the DOM without one, capped."""
-    axtree = observation.get("axtree")
-    label, content = ("accessibility tree", axtree) if isinstance(axtree, str) else ("DOM", observation.get("dom"))
-    if not isinstance(content, str) or not content.strip():
-        return "page", "(no page content available)"
-    if len(content) > MAX_PAGE_CHARS:
-        content = f"{content[:MAX_PAGE_CHARS]}\n... ({len(content) - MAX_PAGE_CHARS} more characters not shown)"
-    return label, content
-
-
-def user_message(request: dict, history_steps: int) -> str:
-    """The step as text: goal, page, last action and its error, notices, recent history, checkpoints."""
-    task = request.get("task") or {}
-    observation = request.get("observation") or {}
-    sections = [f"## Goal\n{task.get('goal') or '(no goal given)'}"]
-    page = [f"URL: {observation.get('url') or ''}", f"Title: {observation.get('title') or ''}"]
-    tabs = observation.get("tabs") or []
-    if isinstance(tabs, list) and len(tabs) > 1:
-        for index, tab in enumerate(tabs):
-            if isinstance(tab, dict):
-                active = " (active)" if tab.get("active") else ""
-                page.append(f"Tab {index}{active}: {tab.get('title') or ''} {tab.get('url') or ''}".rstrip())
-    sections.append("## Current page\n" + "\n".join(page))
-    label, content = _page_text(observation)
-    sections.append(f"## Page ({label})\n{content}")
-    last_action = observation.get("last_action")
-    if last_action:
-        last = f"{last_action}"
-        error = observation.get("last_action_error")
-        last += f"\nError: {error}" if error else "\nIt succeeded."
-    else:
-        last = "None: this is the first step."
-    sections.append(f"## Last action\n{last}")
-    notices = [n for n in observation.get("notices") or [] if isinstance(n, str) and n.strip()]
-    if notices:
-        sections.append("## Notices\n" + "\n".join(f"- {n}" for n in notices))
-    history = [h for h in request.get("history") or [] if isinstance(h, dict)]
-    recent = history[-history_steps:] if history_steps else []
-    if recent:
-        lines = []
-        for entry in recent:
-            line = f"step {entry.get('step', '?')}: {entry.get('action') or '(no action)'}"
-            if entry.get("error"):
-                line += f"  -> error: {entry['error']}"
-            lines.append(line)
-        sections.append("## Previous actions (oldest first)\n" + "\n".join(lines))
-    checkpoints = request.get("checkpoints") or []
-    if checkpoints:
-        sections.append("## Checkpoints you may backtrack to\n" + ", ".join(str(c) for c in checkpoints))
-    sections.append("Answer with one action call in a fenced code block.")
-    return "\n\n".join(sections)
-
-
-def _candidates(text: str):
-    """Possible action strings of a reply, in order: fenced blocks (whole, then line by line), then lines."""
-    for block in _FENCE.findall(text):
-        lines = block.strip("\n").splitlines()
-        if len(lines) > 1 and _LANG_TAG.match(lines[0].strip()):
-            lines = lines[1:]
-        yield "\n".join(lines)
-        yield from lines
-    yield from text.splitlines()
-
-
-def _clean(candidate: str) -> str:
-    candidate = candidate.strip().lstrip("-*>").strip()
-    candidate = _LABEL.sub("", candidate).strip()
-    if len(candidate) > 1 and candidate.startswith("`") and candidate.endswith("`"):
-        candidate = candidate.strip("`").strip()
-    return candidate.rstrip(";").strip()
-
-
-def parse_reply(text: str) -> Action | None:
-    """The first action call in a model's reply that the grammar accepts, or None."""
-    for candidate in _candidates(text):
-        candidate = _clean(candidate)
-        if not candidate or "(" not in candidate:
-            continue
-        try:
-            return parse_action(candidate)
-        except ActionError:
-            continue
-    return None
-
-
-def unparsed_action(text: str) -> str:
-    """What to pass on as the action of a reply with no valid one: its first call-like line (so the error the
-    model reads next is about what it tried), else its first line; never empty, at most MAX_ACTION_LENGTH."""
-    candidates = [_clean(c) for c in _candidates(text) if "\n" not in c]
-    chosen = next((c for c in candidates if "(" in c), next((c for c in candidates if c), ""))
-    return (chosen or "(an empty reply)")[:MAX_ACTION_LENGTH]
 
 
 def _snippet(raw: bytes | str) -> str:
@@ -278,18 +184,25 @@ def _snippet(raw: bytes | str) -> str:
     return text[:SNIPPET_CHARS] + ("..." if len(text) > SNIPPET_CHARS else "")
 
 
-def _vendor_message(raw: bytes) -> str:
-    """The vendor's error message (OpenAI's ``{"error": {"message": ...}}`` shape), else a body snippet."""
+def _json(raw: bytes) -> Any:
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        return _snippet(raw)
-    error = body.get("error") if isinstance(body, dict) else None
+        return None
+
+
+def _error_message(error: Any) -> str | None:
+    """The message of OpenAI's ``{"error": {"message": ...}}`` (or a bare string error)."""
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return _snippet(error["message"])
-    if isinstance(error, str):
-        return _snippet(error)
-    return _snippet(raw)
+        return error["message"]
+    return error if isinstance(error, str) else None
+
+
+def _vendor_message(raw: bytes) -> str:
+    """The vendor's error message, else a body snippet."""
+    body = _json(raw)
+    message = _error_message(body.get("error")) if isinstance(body, dict) else None
+    return _snippet(message if message is not None else raw)
 
 
 def _retry_after(response_headers: httpx.Headers, attempt: int) -> float:
@@ -318,8 +231,49 @@ def _tokens(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+@dataclass
+class _Tally:
+    """The usage of one step, summed over all its requests."""
+
+    model: str
+    price_input: float
+    price_output: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated: bool = False
+
+    def add(self, input_tokens: int, output_tokens: int, *, estimated: bool = False) -> None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.estimated = self.estimated or estimated
+
+    def usage(self) -> dict:
+        cost = (self.input_tokens * self.price_input + self.output_tokens * self.price_output) / 1_000_000
+        usage = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(cost, 8),
+            "model": self.model,
+        }
+        if self.estimated:
+            usage["estimated"] = True
+        return usage
+
+
+@dataclass
+class _Call:
+    """One request in flight: the prompt's estimate and what has been streamed so far."""
+
+    prompt_tokens: int
+    text: list[str] = field(default_factory=list)
+    usage: dict | None = None
+
+
 class LLMAgent(AgentDriver):
-    """An OpenAI-compatible chat model as the agent; ``instance`` is ignored: the model sees only the request."""
+    """An OpenAI-compatible chat model as the agent; ``instance`` is ignored: the model sees only the request.
+
+    One driver plays one agent of one episode, so it keeps the model's thoughts of earlier steps for the
+    history it shows."""
 
     def __init__(self, spec: AgentSpec, instance=None, agent_index: int = 0):
         self.secret = spec.secret or ""
@@ -327,91 +281,136 @@ class LLMAgent(AgentDriver):
         if problems:
             raise AgentFailure(AGENT_CRASHED, self._redact("invalid llm agent config: " + "; ".join(problems)))
         config = {key: _setting(spec.config, key) for key in DEFAULTS}
-        config.update(base_url=spec.config["base_url"], model=spec.config["model"])
-        self.url = config["base_url"].strip().rstrip("/") + "/chat/completions"
-        self.model = config["model"].strip()
+        self.url = spec.config["base_url"].strip().rstrip("/") + "/chat/completions"
+        self.model = spec.config["model"].strip()
         self.temperature = config["temperature"]
         self.max_tokens = config["max_tokens"]
+        self.budget = Budget(config["context_window"], config["max_tokens"], float(config["chars_per_token"]))
+        self.parse_retries = config["parse_retries"]
+        self.timeout_s = float(config["timeout_s"])
+        self.system_as_user = config["system_prompt_as_user"]
         self.price_input = float(config["price_input_per_mtok"])
         self.price_output = float(config["price_output_per_mtok"])
         self.vision = config["vision"]
         self.history_steps = config["history_steps"]
         self.system_prompt = config["system_prompt"]
+        self.steps = 0
+        self.thoughts: dict[int, str] = {}  # by the request's step number
         self._client: httpx.AsyncClient | None = None
 
     def _redact(self, text: str) -> str:
         return text.replace(self.secret, "[redacted]") if self.secret else text
 
-    def messages(self, request: dict) -> list[dict]:
-        """The chat messages for one request of the agent contract."""
+    def messages(self, request: dict, retry: tuple[str, str] | None = None) -> list[dict]:
+        """The chat messages for one request of the agent contract, fitted to the context window; ``retry`` is
+        (the unusable reply, why) for a follow-up that asks again."""
         observation = request.get("observation") or {}
         system = system_message(bool(request.get("checkpoints")), self.system_prompt)
-        text = user_message(request, self.history_steps)
-        user: dict[str, Any] = {"role": "user", "content": text}
         image = observation.get("set_of_marks") or observation.get("screenshot")
-        if self.vision and isinstance(image, str) and image:
+        image = image if self.vision and isinstance(image, str) and image else None
+        turns = []
+        if retry is not None:
+            turns = [{"role": "assistant", "content": echo(retry[0])}, {"role": "user", "content": feedback(retry[1])}]
+        count = (1 if self.system_as_user else 2) + len(turns)
+        room = self.budget.prompt_chars(count, 1 if image else 0) - sum(len(t["content"]) for t in turns)
+        prefix = system + "\n\n" if self.system_as_user else ""
+        max_steps = request.get("max_steps")
+        try:
+            text = prefix + user_message(
+                request,
+                self.history_steps,
+                step_number=self.steps,
+                max_steps=max_steps if isinstance(max_steps, int) and not isinstance(max_steps, bool) else None,
+                thoughts=self.thoughts,
+                room=room - len(prefix or system),
+            )
+        except PromptTooLong as exc:
+            raise AgentFailure(
+                AGENT_CONTEXT_OVERFLOW,
+                f"the prompt does not fit context_window ({self.budget.context_window} tokens, "
+                f"{self.max_tokens} of them for the reply) even without the page: {exc}",
+            )
+        user: dict[str, Any] = {"role": "user", "content": text}
+        if image:
             user["content"] = [
                 {"type": "text", "text": text},
                 {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{image}"}},
             ]
-        return [{"role": "system", "content": system}, user]
+        head = [] if self.system_as_user else [{"role": "system", "content": system}]
+        return [*head, user, *turns]
 
     async def act(self, request: dict) -> dict:
-        body = {
-            "model": self.model,
-            "messages": self.messages(request),
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-        data = await self._complete(body)
-        choices = data.get("choices")
-        message = (
-            choices[0].get("message")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict)
-            else None
-        )
-        text = _content(message)
-        if text is None:
-            raise AgentFailure(
-                AGENT_BAD_RESPONSE,
-                self._redact(f"model reply has no choices[0].message.content: {_snippet(json.dumps(data))}"),
-            )
-        action = parse_reply(text)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        tokens_in, tokens_out = _tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens"))
-        cost = (tokens_in * self.price_input + tokens_out * self.price_output) / 1_000_000
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        self.steps += 1
+        tally = _Tally(self.model, self.price_input, self.price_output)
+        text, retry = "", None
+        try:
+            for _ in range(self.parse_retries + 1):
+                messages = self.messages(request, retry)
+                text = await self._complete(messages, tally, deadline)
+                action, error = parse_reply(text)
+                if action is not None:
+                    break
+                retry = (text, error)
+        except AgentFailure as exc:
+            exc.usage, exc.reply = tally.usage(), self._redact(exc.reply or text)[:MAX_THOUGHT_CHARS]
+            raise
+        step = request.get("step")
+        if isinstance(step, int):
+            self.thoughts[step] = self._redact(think_text(text))
         return {
-            # A reply without a valid action goes on as written: the step loop fails the step, feeds the error
-            # back (the next prompt shows it) and ends the episode at the run's cap of unparsable actions.
+            # A reply without a valid action after the retries goes on as written: the step loop fails the step,
+            # feeds the error back (the next prompt shows it) and ends the episode at the run's cap.
             "action": str(action) if action is not None else self._redact(unparsed_action(text)),
             "thought": self._redact(text)[:MAX_THOUGHT_CHARS],
-            "usage": {
-                "input_tokens": tokens_in,
-                "output_tokens": tokens_out,
-                "cost_usd": round(cost, 8),
-                "model": self.model,
-            },
+            "usage": tally.usage(),
         }
 
-    async def _complete(self, body: dict) -> dict:
-        """POST the chat completion, retrying connection errors, 429 and 5xx; the decoded JSON object."""
+    async def _complete(self, messages: list[dict], tally: _Tally, deadline: float) -> str:
+        """One chat completion, streamed, retrying connection errors, 429 and 5xx within the deadline; its
+        text. Every request's usage goes into ``tally``."""
         if self._client is None:
-            self._client = agent_client(timeout=REQUEST_TIMEOUT)
+            # The deadline is kept by asyncio below; httpx's own read timeout only backs it up.
+            timeout = httpx.Timeout(self.timeout_s + 5, connect=min(CONNECT_TIMEOUT_S, self.timeout_s))
+            self._client = agent_client(timeout=timeout)
         headers = {"Content-Type": "application/json", "User-Agent": "gauntlet-llm-agent"}
         if self.secret:
             headers["Authorization"] = f"Bearer {self.secret}"
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         payload = json.dumps(body).encode()
+        loop = asyncio.get_running_loop()
         attempts = len(RETRY_BACKOFF_S) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            call = _Call(estimate_prompt_tokens(messages, self.budget.chars_per_token))
             try:
-                status, response_headers, raw = await self._post(payload, headers)
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    status, response_headers, raw = await self._post(payload, headers, call)
+            except TimeoutError:
+                # The request is abandoned and its connection closed, so the server stops generating; what it
+                # cost is estimated: the whole prompt, and the reply streamed so far.
+                output = self.budget.tokens(len("".join(call.text)))
+                tally.add(call.prompt_tokens, output, estimated=True)
+                raise AgentFailure(
+                    AGENT_TIMEOUT,
+                    f"no complete answer from the model within {self.timeout_s:g} s (timeout_s)",
+                    reply="".join(call.text),
+                )
             except EgressRefused as exc:
                 raise AgentFailure(
                     AGENT_UNREACHABLE, self._redact(f"model endpoint refused by the egress policy: {exc}")
                 )
             except httpx.TransportError as exc:
-                # Connection refused or reset, a timeout: the endpoint may be back in a moment.
+                # Connection refused or reset: the endpoint may be back in a moment.
+                self._count(call, tally)
                 if last:
                     # Never connected (refused, a name or TLS failure): the model never saw the prompt.
                     never_connected = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
@@ -422,7 +421,7 @@ class LLMAgent(AgentDriver):
                             f"{_snippet(str(exc))}"
                         ),
                     )
-                await asyncio.sleep(RETRY_BACKOFF_S[attempt])
+                await self._pause(RETRY_BACKOFF_S[attempt], deadline)
                 continue
             except httpx.RequestError as exc:
                 # A body that cannot be decoded (bad compression, say) will not get better on a retry.
@@ -430,31 +429,99 @@ class LLMAgent(AgentDriver):
                     AGENT_BAD_RESPONSE,
                     self._redact(f"model endpoint answered an unreadable body: {type(exc).__name__}: {exc}"),
                 )
-            if status == 429 or status >= 500:
-                if last:
-                    raise AgentFailure(
-                        AGENT_CRASHED,
-                        self._redact(f"model endpoint HTTP {status} after {attempts} attempts: {_vendor_message(raw)}"),
-                    )
-                await asyncio.sleep(_retry_after(response_headers, attempt))
-                continue
+            except AgentFailure:
+                self._count(call, tally)
+                raise
             if not 200 <= status < 300:
-                raise AgentFailure(AGENT_CRASHED, self._redact(f"model endpoint HTTP {status}: {_vendor_message(raw)}"))
-            try:
-                data = json.loads(raw)
-            except ValueError:
+                self._count_error(raw, tally)
+                self._check_overflow(status, raw)
+                if (status == 429 or status >= 500) and not last:
+                    await self._pause(_retry_after(response_headers, attempt), deadline)
+                    continue
+                after = f" after {attempts} attempts" if status == 429 or status >= 500 else ""
                 raise AgentFailure(
-                    AGENT_BAD_RESPONSE, self._redact(f"model endpoint answered non-JSON: {_snippet(raw)}")
+                    AGENT_CRASHED, self._redact(f"model endpoint HTTP {status}{after}: {_vendor_message(raw)}")
                 )
-            if not isinstance(data, dict):
-                raise AgentFailure(
-                    AGENT_BAD_RESPONSE, self._redact(f"model endpoint answered a non-object: {_snippet(raw)}")
-                )
-            return data
+            if raw is not None:
+                self._plain_answer(raw, call)
+            self._count(call, tally)
+            # An empty reply is a reply without an action: asked again, then counted by the step loop.
+            return "".join(call.text)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _post(self, payload: bytes, headers: dict) -> tuple[int, httpx.Headers, bytes]:
-        """One POST; the body is read up to :data:`MAX_RESPONSE_BYTES`, beyond which the reply is refused."""
+    def _count(self, call: _Call, tally: _Tally) -> None:
+        """A finished or broken request's usage: the vendor's, else estimated when it produced anything."""
+        usage = call.usage or {}
+        tokens_in, tokens_out = _tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens"))
+        if tokens_in or tokens_out:
+            tally.add(tokens_in, tokens_out)
+        elif call.text:
+            tally.add(call.prompt_tokens, self.budget.tokens(len("".join(call.text))), estimated=True)
+
+    @staticmethod
+    def _count_error(raw: bytes, tally: _Tally) -> None:
+        """An error answer's usage, when its body says what the failed request cost."""
+        body = _json(raw)
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if isinstance(usage, dict):
+            tally.add(_tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens")))
+
+    def _check_overflow(self, status: int, raw: bytes) -> None:
+        message = _vendor_message(raw)
+        if status in (400, 413) and _OVERFLOW.search(message):
+            raise AgentFailure(
+                AGENT_CONTEXT_OVERFLOW,
+                self._redact(
+                    f"model endpoint HTTP {status}, the prompt does not fit the model's context: {message} "
+                    f"(context_window is {self.budget.context_window}; set it to the server's)"
+                ),
+            )
+
+    def _plain_answer(self, raw: bytes, call: _Call) -> None:
+        """A vendor that ignored ``stream``: the whole completion as one JSON object."""
+        data = _json(raw)
+        if data is None:
+            raise AgentFailure(AGENT_BAD_RESPONSE, self._redact(f"model endpoint answered non-JSON: {_snippet(raw)}"))
+        if not isinstance(data, dict):
+            raise AgentFailure(
+                AGENT_BAD_RESPONSE, self._redact(f"model endpoint answered a non-object: {_snippet(raw)}")
+            )
+        if isinstance(data.get("usage"), dict):
+            call.usage = data["usage"]
+        choices = data.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        text = _content(first.get("message"))
+        if text is None:
+            raise AgentFailure(
+                AGENT_BAD_RESPONSE,
+                self._redact(f"model reply has no choices[0].message.content: {_snippet(json.dumps(data))}"),
+            )
+        call.text = [text]
+
+    def _stream_event(self, data: str, call: _Call) -> None:
+        """One ``data:`` line of a streamed completion: a piece of the reply, the usage, or an error."""
+        chunk = _json(data.encode())
+        if not isinstance(chunk, dict):
+            raise AgentFailure(AGENT_BAD_RESPONSE, self._redact(f"model stream sent a non-object: {_snippet(data)}"))
+        message = _error_message(chunk.get("error"))
+        if message is not None:
+            if _OVERFLOW.search(message):
+                raise AgentFailure(
+                    AGENT_CONTEXT_OVERFLOW,
+                    self._redact(f"the prompt does not fit the model's context: {_snippet(message)}"),
+                )
+            raise AgentFailure(AGENT_CRASHED, self._redact(f"model stream failed: {_snippet(message)}"))
+        if isinstance(chunk.get("usage"), dict):
+            call.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                piece = _content(choice.get("delta"))
+                if piece:
+                    call.text.append(piece)
+
+    async def _post(self, payload: bytes, headers: dict, call: _Call) -> tuple[int, httpx.Headers, bytes | None]:
+        """One POST: (status, headers, body) of an error or a plain JSON answer, or (status, headers, None)
+        when the answer streamed into ``call``. At most :data:`MAX_RESPONSE_BYTES` are read."""
         assert self._client is not None
         async with self._client.stream("POST", self.url, content=payload, headers=headers) as response:
             declared = response.headers.get("content-length", "")
@@ -462,13 +529,30 @@ class LLMAgent(AgentDriver):
                 raise AgentFailure(
                     AGENT_BAD_RESPONSE, f"model endpoint answered {declared} bytes, over the 1 MiB limit"
                 )
-            chunks, size = [], 0
+            streamed = response.headers.get("content-type", "").startswith("text/event-stream")
+            size, chunks = 0, []
+            if streamed and 200 <= response.status_code < 300:
+                async for line in response.aiter_lines():
+                    size += len(line) + 1
+                    if size > MAX_RESPONSE_BYTES:
+                        raise AgentFailure(AGENT_BAD_RESPONSE, "model endpoint streamed more than the 1 MiB limit")
+                    if line.startswith("data:"):
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        self._stream_event(data, call)
+                return response.status_code, response.headers, None
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise AgentFailure(AGENT_BAD_RESPONSE, "model endpoint answered more than the 1 MiB limit")
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
+
+    @staticmethod
+    async def _pause(seconds: float, deadline: float) -> None:
+        """Wait before a retry, never past the deadline (the next attempt then times out at once)."""
+        await asyncio.sleep(max(0.0, min(seconds, deadline - asyncio.get_running_loop().time())))
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -5,7 +5,10 @@ worker) can reach it at :attr:`FakeOpenAI.base_url`. It records every request, c
 one is configured and answers:
 
 - ``POST /v1/chat/completions`` with the text (or ``(status, body)``) that the pluggable ``reply`` callable
-  returns for the request's JSON, plus a ``usage`` block derived from the messages' lengths;
+  returns for the request's JSON, plus a ``usage`` block derived from the messages' lengths. A request with
+  ``"stream": true`` gets the text as server-sent events (``data: {chunk}`` lines, the usage in a last chunk
+  when ``stream_options.include_usage`` asks for it, then ``data: [DONE]``), unless :attr:`FakeOpenAI.stream`
+  is off, like a vendor that ignores ``stream`` and answers one JSON object;
 - ``GET /v1/models`` with the model list.
 
 Usage::
@@ -17,6 +20,9 @@ Usage::
 
 The default ``reply`` is :func:`browsing_policy`, a scripted agent that reads the prompt of the ``llm``
 driver and clicks its way through a few pages before it stops.
+
+A stalling vendor (:attr:`FakeOpenAI.stall_s`) streams the first half of its reply, then only keep-alive
+comments; when the client hangs up, the next one fails to send and the request is marked ``hung_up``.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class RecordedRequest:
     body: Any  # the decoded JSON, or the raw text when it was not JSON
     status: int = 0
     usage: dict | None = None
+    streamed: bool = False
+    hung_up: bool = False  # the client closed the connection while the reply was streaming
 
 
 def estimate_tokens(text: str) -> int:
@@ -69,9 +77,10 @@ def message_text(message: dict) -> str:
 
 
 def prompt_sections(request_json: dict) -> dict[str, str]:
-    """The ``## Heading`` sections of the last user message, by heading."""
+    """The ``## Heading`` sections of the first user message (the step's prompt; later ones ask again), by
+    heading."""
     users = [m for m in request_json.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
-    text = message_text(users[-1]) if users else ""
+    text = message_text(users[0]) if users else ""
     sections: dict[str, str] = {}
     matches = list(_SECTION.finditer(text))
     for match, following in zip(matches, matches[1:] + [None], strict=False):
@@ -89,7 +98,7 @@ def browsing_policy(request_json: dict, max_clicks: int = 3) -> str:
 
     It reads the ``llm`` driver's prompt sections (Goal, Page, Previous actions), prefers links to buttons
     on a tie, never repeats a click it already made, and answers ``stop()`` after ``max_clicks`` previous
-    actions or when nothing on the page matches. Each answer is a little prose and a fenced action.
+    actions or when nothing on the page matches. Each answer is a ``<think>`` tag and an ``<action>`` tag.
     """
     sections = prompt_sections(request_json)
     goal = _words(sections.get("Goal", ""))
@@ -97,7 +106,7 @@ def browsing_policy(request_json: dict, max_clicks: int = 3) -> str:
     history = sections.get("Previous actions (oldest first)", "")
     done = set(re.findall(r"click\('[^']*'\)", history))
     if len(re.findall(r"^step \d+:", history, re.MULTILINE)) >= max_clicks:
-        return "I have looked around enough.\n\n```\nstop()\n```"
+        return "<think>I have looked around enough.</think>\n<action>stop()</action>"
     best, best_key = None, (0, 0)
     for role, name, ref in _ELEMENT.findall(page):
         shared = len(goal & _words(name))
@@ -105,9 +114,9 @@ def browsing_policy(request_json: dict, max_clicks: int = 3) -> str:
         if shared and key > best_key and f"click('{ref}')" not in done:
             best, best_key = (role, name, ref), key
     if best is None:
-        return "Nothing on this page matches the goal, so I am done.\n\n```\nstop()\n```"
+        return "<think>Nothing on this page matches the goal, so I am done.</think>\n<action>stop()</action>"
     role, name, ref = best
-    return f"The {role} {name!r} looks related to the goal.\n\nAction:\n```python\nclick('{ref}')\n```"
+    return f"<think>The {role} {name!r} looks related to the goal.</think>\n<action>click('{ref}')</action>"
 
 
 def scripted(*replies) -> Reply:
@@ -155,6 +164,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, record: RecordedRequest, model: str, answer: str, usage: dict | None) -> None:
+        """The answer as server-sent events, in pieces of a few characters, in a chunked HTTP body."""
+        fake = self.server.fake
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def event(payload: Any) -> bytes:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            return f"data: {data}\n\n".encode()
+
+        def delta(text: str) -> dict:
+            return {"object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": text}]}
+
+        pieces = [answer[i : i + 8] for i in range(0, len(answer), 8)] or [""]
+        stall_at = len(pieces) // 2 if fake.stall_s else len(pieces)
+        try:
+            self._chunk(event(delta({"role": "assistant", "content": ""})))
+            for index, piece in enumerate(pieces):
+                if index == stall_at:
+                    # Keep-alive comments until the stall ends or the client hangs up (the write then fails).
+                    ends = time.monotonic() + fake.stall_s
+                    while time.monotonic() < ends and not fake.stopping.wait(0.05):
+                        self._chunk(b": keep-alive\n\n")
+                self._chunk(event(delta({"content": piece})))
+            self._chunk(event({**delta({}), "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            if usage is not None:
+                self._chunk(event({"object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}))
+            self._chunk(event("[DONE]"))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            record.hung_up = True
+            self.close_connection = True
 
     def _record(self, body: Any) -> RecordedRequest:
         record = RecordedRequest(
@@ -221,25 +270,32 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = "\n".join(message_text(m) for m in body["messages"] if isinstance(m, dict))
         usage = {"prompt_tokens": estimate_tokens(prompt), "completion_tokens": estimate_tokens(answer)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        record.status, record.usage = 200, usage
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-fake-{len(fake.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", ""),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-                "usage": usage,
-            },
-        )
+        record.status, record.usage = 200, usage if fake.report_usage else None
+        if body.get("stream") is True and fake.stream:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            record.streamed = True
+            self._stream(record, body.get("model", ""), answer, record.usage if include_usage else None)
+            return
+        completion = {
+            "id": f"chatcmpl-fake-{len(fake.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        }
+        if record.usage is not None:
+            completion["usage"] = record.usage
+        self._send(200, completion)
 
 
 class FakeOpenAI:
     """The fake server. ``reply(request_json)`` returns the assistant's text, or ``(status, body)`` to answer
     that instead (a dict body is sent as JSON). ``api_key`` set: requests without that bearer key get 401.
-    ``delay_s``: each completion waits that long first (a slow vendor). All attributes may be changed while
-    the server runs."""
+    ``delay_s``: each completion waits that long first (a slow vendor). ``stream`` off: ``"stream": true`` is
+    ignored and the answer is one JSON object. ``stall_s``: a streamed answer stops halfway for that long,
+    sending keep-alive comments. ``report_usage`` off: answers carry no usage, as some servers'. All
+    attributes may be changed while the server runs."""
 
     def __init__(
         self,
@@ -248,16 +304,26 @@ class FakeOpenAI:
         api_key: str | None = None,
         delay_s: float = 0.0,
         models: tuple[str, ...] = ("fake-1",),
+        stream: bool = True,
+        stall_s: float = 0.0,
     ):
         self.reply: Reply = reply or browsing_policy
         self.api_key = api_key
         self.delay_s = delay_s
+        self.stream = stream
+        self.stall_s = stall_s
+        self.report_usage = True
         self.models = models
         self.requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def default_reply(request_json: dict) -> str:
+        """The default ``reply``: :func:`browsing_policy`, for a reply callable that wraps it."""
+        return browsing_policy(request_json)
 
     @property
     def base_url(self) -> str:

@@ -115,3 +115,25 @@ def test_a_screenshot_is_served_as_the_agent_was_sent_it_to_its_team_only(
     Team.objects.create(name="other").members.add(stranger)
     client.force_login(stranger)
     assert client.get(reverse("runs:blob", args=[episode.pk, digest])).status_code == 404
+
+
+def test_the_step_list_shows_each_step_s_usage_and_a_failed_step_s_reply(client, smoke_run, team_user):
+    client.force_login(team_user[1])
+    episode = smoke_run.episodes.first()
+    usage = {"input_tokens": 1200, "output_tokens": 35, "cost_usd": 0.00042, "model": "m", "estimated": True}
+    Step.objects.create(
+        episode=episode,
+        run_id=episode.run_id,
+        index=1,
+        action="",
+        thought="<think>The cart is",
+        error="agent_timeout",
+        data={"usage": usage, "tree": {}, "milestones": [], "harms": [], "events": [], "wal": []},
+    )
+    Step.objects.create(
+        episode=episode, run_id=episode.run_id, index=2, action="stop()", data={"usage": {}, "tree": {}}
+    )
+    page = client.get(reverse("runs:episode", args=[episode.pk])).content.decode()
+    assert '<div class="muted step-usage">1200 tokens in · 35 out · $0.000420 (estimated)</div>' in page
+    assert page.count("step-usage") == 1  # a step that reported nothing shows nothing
+    assert "&lt;think&gt;The cart is" in page

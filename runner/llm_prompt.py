@@ -312,6 +312,8 @@ def feedback(error: str) -> str:
     )
 
 
-def echo(reply: str) -> str:
-    """The model's unusable reply as it is sent back in a retry: capped, since it only shows what went wrong."""
-    return reply if len(reply) <= REPLY_ECHO_CHARS else reply[:REPLY_ECHO_CHARS] + "\n..."
+def echo(reply: str, limit: int = REPLY_ECHO_CHARS) -> str:
+    """The model's unusable reply as it is sent back in a retry: at most ``limit`` characters (and never more
+    than :data:`REPLY_ECHO_CHARS`), since it only shows what went wrong."""
+    limit = max(0, min(limit, REPLY_ECHO_CHARS) - 4)
+    return reply if len(reply) <= limit else reply[:limit] + "\n..."

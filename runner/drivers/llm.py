@@ -84,8 +84,9 @@ DEFAULTS: dict[str, Any] = {
     "history_steps": 10,
     "system_prompt": "",
 }
-# The prompt needs room besides the reply: the instructions alone are about 700 tokens.
-MIN_PROMPT_TOKENS = 1024
+# The prompt needs room besides the reply: the instructions alone are about 900 tokens by the estimate, and the
+# goal and some of the page must fit beside them.
+MIN_PROMPT_TOKENS = 1536
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_THOUGHT_CHARS = 4000
 SNIPPET_CHARS = 300
@@ -309,10 +310,16 @@ class LLMAgent(AgentDriver):
         image = observation.get("set_of_marks") or observation.get("screenshot")
         image = image if self.vision and isinstance(image, str) and image else None
         turns = []
+        count = (1 if self.system_as_user else 2) + (2 if retry else 0)
+        room = self.budget.prompt_chars(count, 1 if image else 0)
         if retry is not None:
-            turns = [{"role": "assistant", "content": echo(retry[0])}, {"role": "user", "content": feedback(retry[1])}]
-        count = (1 if self.system_as_user else 2) + len(turns)
-        room = self.budget.prompt_chars(count, 1 if image else 0) - sum(len(t["content"]) for t in turns)
+            # The unusable reply goes back capped to a quarter of the room left, so the step's page still fits.
+            limit = (room - len(system)) // 4
+            turns = [
+                {"role": "assistant", "content": echo(retry[0], limit)},
+                {"role": "user", "content": feedback(retry[1])},
+            ]
+        room -= sum(len(t["content"]) for t in turns)
         prefix = system + "\n\n" if self.system_as_user else ""
         max_steps = request.get("max_steps")
         try:

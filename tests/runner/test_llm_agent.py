@@ -368,14 +368,25 @@ def test_a_retry_is_fitted_to_the_context_window_too(fake):
     fake.reply = scripted("x" * 3000, tagged("stop()"))
     act(llm(fake, context_window=4096, max_tokens=1024), request(axtree=many_lines_page(8000)))
     retry = fake.completions[1].body["messages"]
-    assert retry[2]["content"] == "x" * 3000
+    assert retry[2]["content"].startswith("xxx")  # capped to a quarter of the room, so the page still fits
     assert estimate_prompt_tokens(retry, 2.5) + 1024 <= 4096
 
 
+def test_a_2048_token_context_takes_a_long_page_and_a_long_unusable_reply(fake):
+    fake.reply = scripted("x" * 5000, tagged("stop()"))
+    response = act(llm(fake, context_window=2048, max_tokens=512), request(axtree=many_lines_page(800)))
+    assert response["action"] == "stop()"
+    for sent in fake.completions:
+        assert estimate_prompt_tokens(sent.body["messages"], 2.5) + 512 <= 2048
+    retry = fake.completions[1].body["messages"]
+    assert retry[2]["content"].startswith("xxx") and retry[2]["content"].endswith("\n...")
+    assert "[ref=e10]" in message_text(retry[1])
+
+
 def test_a_prompt_that_cannot_fit_even_without_the_page_is_a_context_overflow(fake):
-    failure = fails(llm(fake, context_window=2048, max_tokens=1024, system_prompt="Be careful. " * 1500))
+    failure = fails(llm(fake, context_window=2048, max_tokens=512, system_prompt="Be careful. " * 1500))
     assert failure.code == AGENT_CONTEXT_OVERFLOW
-    assert "context_window (2048 tokens, 1024 of them for the reply)" in failure.detail
+    assert "context_window (2048 tokens, 512 of them for the reply)" in failure.detail
     assert fake.completions == []
 
 
@@ -555,7 +566,7 @@ def test_the_key_never_appears_in_the_thought(fake):
         ({"model": "m", "base_url": "https://x/v1", "system_prompt": 7}, "system_prompt must be text"),
         ({"model": "m", "base_url": "https://x/v1", "context_window": 1000}, "context_window must be a whole number"),
         ({"model": "m", "base_url": "https://x/v1", "context_window": 4096.5}, "context_window must be a whole"),
-        ({"model": "m", "base_url": "https://x/v1", "max_tokens": 8000}, "must leave at least 1024 tokens"),
+        ({"model": "m", "base_url": "https://x/v1", "max_tokens": 8000}, "must leave at least 1536 tokens"),
         ({"model": "m", "base_url": "https://x/v1", "chars_per_token": 0.5}, "chars_per_token must be a number"),
         ({"model": "m", "base_url": "https://x/v1", "parse_retries": 11}, "parse_retries must be a whole number"),
         ({"model": "m", "base_url": "https://x/v1", "parse_retries": True}, "parse_retries must be a whole number"),
@@ -582,7 +593,7 @@ def test_validate_config_accepts_a_complete_config():
         "history_steps": 0,
         "system_prompt": "Be careful.",
         "context_window": 2048,
-        "max_tokens": 1024,
+        "max_tokens": 512,
         "chars_per_token": 3,
         "parse_retries": 0,
         "timeout_s": 12.5,

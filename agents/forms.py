@@ -7,6 +7,7 @@ from django import forms
 from agents import services
 from agents.models import Agent, AgentVersion, Team
 from runner.observation import OBSERVATION_FIELDS
+from runner.types import DEFAULT_STEP_TIMEOUT_S, MAX_STEP_TIMEOUT_S, MIN_STEP_TIMEOUT_S, STEP_TIMEOUT_MESSAGE
 
 MAX_SOURCE_BYTES = 256 * 1024
 
@@ -41,9 +42,18 @@ class VersionForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="What each step's request carries. Element refs are always listed.",
     )
+    timeout_s = forms.FloatField(
+        required=False,
+        min_value=MIN_STEP_TIMEOUT_S,
+        max_value=MAX_STEP_TIMEOUT_S,
+        label="Per-step timeout (s)",
+        error_messages={key: STEP_TIMEOUT_MESSAGE for key in ("min_value", "max_value", "invalid")},
+        help_text=f"How long the agent may take to answer one step, {MIN_STEP_TIMEOUT_S} to {MAX_STEP_TIMEOUT_S} s "
+        f"({DEFAULT_STEP_TIMEOUT_S:g} when empty); past it the step fails as agent_timeout. Verification allows "
+        "the same.",
+    )
     # http
     url = forms.URLField(required=False, label="Endpoint URL", assume_scheme="https")
-    timeout_s = forms.FloatField(required=False, min_value=1, max_value=300, label="Per-step timeout (s)")
     # python
     source_file = forms.FileField(required=False, label="Agent file (.py)")
     memory_mb = forms.IntegerField(required=False, min_value=64, max_value=4096, label="Memory limit (MiB)")
@@ -93,6 +103,8 @@ class VersionForm(forms.Form):
         kind = self._kind()
         config: dict = {"observation": data.get("observation") or ["axtree"]}
         source = source_name = ""
+        if data.get("timeout_s") is not None:
+            config["timeout_s"] = data["timeout_s"]
 
         def need(field: str, message: str) -> None:
             if not data.get(field) and field not in self.errors:
@@ -101,8 +113,6 @@ class VersionForm(forms.Form):
         if kind == Agent.KIND_HTTP:
             need("url", "an HTTP agent needs its endpoint URL")
             config["url"] = data.get("url", "")
-            if data.get("timeout_s"):
-                config["timeout_s"] = data["timeout_s"]
         elif kind == Agent.KIND_PYTHON:
             need("source_file", "upload the agent's Python file")
             if data.get("source_file"):

@@ -32,6 +32,7 @@ from runner.types import (
     EpisodeSpec,
     InfraError,
     StepRecord,
+    step_timeout_s,
 )
 from runs import control, dispatch, events, selectors, watching
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
@@ -272,6 +273,7 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         trial=episode.trial,
         agent=agent_spec(version),
         max_steps=int(run.config.get("max_steps") or settings.GAUNTLET_DEFAULT_MAX_STEPS),
+        step_timeout_s=step_timeout_s(version.config),
         attempt=episode.attempts,
         backtracking=bool(run.config.get("backtracking")),
         guard=bool(run.config.get("guard")),

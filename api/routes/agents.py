@@ -63,7 +63,7 @@ class VersionIn(Schema):
     observation: list[Observation] | None = Field(None, description="what each step's request carries")
     # http
     url: Text(2000) | None = Field(None, description="HTTP: the endpoint URL")
-    timeout_s: float | None = Field(None, description="HTTP: per-step timeout, 1 to 300 s")
+    timeout_s: float | None = Field(None, description="every kind: per-step timeout, 1 to 300 s (30 by default)")
     # python
     source: Text(256 * 1024) | None = Field(None, description="Python: the agent file's text")
     source_name: Text(200) = Field("agent.py", description="Python: the file's name")

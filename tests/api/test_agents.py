@@ -49,6 +49,14 @@ def test_it_refuses_what_the_page_refuses_with_the_page_s_message(api):
     assert not Agent.objects.filter(name="x").exists()
 
 
+def test_it_refuses_a_timeout_out_of_range_with_the_page_s_message(api):
+    message = "the per-step timeout (timeout_s) must be from 1 to 300 seconds"
+    body = {"name": "py", "kind": "python", "source": PYTHON_AGENT, "timeout_s": 0.5}
+    error = error_of(api.post("/agents", body), 422)
+    assert error["code"] == "agent_invalid" and error["message"] == message
+    assert error["details"] == [{"field": "timeout_s", "message": message}]
+
+
 def test_a_taken_name_is_a_conflict(api):
     assert api.post("/agents", {"name": "py", "kind": "python", "source": PYTHON_AGENT}).status_code == 201
     error = error_of(api.post("/agents", {"name": "py", "kind": "python", "source": PYTHON_AGENT}), 409)

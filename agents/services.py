@@ -26,6 +26,25 @@ class AgentError(ValueError):
     """Bad input for an agent or a version; the message is fit to show the user."""
 
 
+class VersionUnverified(AgentError):
+    """A run of a version whose verification failed was asked for without confirming it. ``detail`` is the
+    verification's error."""
+
+    def __init__(self, version: AgentVersion):
+        self.detail = version.verify_detail
+        super().__init__(
+            f"{version.label} failed its verification ({version.verify_detail or 'no detail recorded'}); "
+            "confirm to run it anyway, or check it again."
+        )
+
+
+def check_verified(version: AgentVersion, *, allow_unverified: bool = False) -> None:
+    """Raise VersionUnverified for a version whose last verification failed, unless ``allow_unverified``.
+    A version never checked (pending) passes: it is checked as its run starts, by the reachability probe."""
+    if version.verify_status == AgentVersion.VERIFY_FAILED and not allow_unverified:
+        raise VersionUnverified(version)
+
+
 def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
     """Everything wrong with a version's settings for an agent of ``kind``; empty when it can be run."""
     errors = []

@@ -222,6 +222,7 @@ def run_command(client: Client, args) -> int:
         "guard": args.guard,
         "auto_rollback": args.auto_rollback,
         "playwright_trace": args.playwright_trace,
+        "allow_unverified": args.allow_unverified,
     }
     for key in ("trials", "max_steps", "max_invalid_actions", "team"):
         if getattr(args, key) is not None:
@@ -232,6 +233,9 @@ def run_command(client: Client, args) -> int:
         if exc.code == "agent_unreachable":
             say(f"NOT MEASURED: the run was refused: {exc.message}")
             return NOT_MEASURED
+        if exc.code == "agent_unverified":
+            print(f"gauntlet-client: the run was refused: {exc.message} (--allow-unverified runs it)", file=sys.stderr)
+            return ERROR
         raise
     say(
         f"run {run['id']} started: {run['agent']} v{run['agent_version']} on {run['suite']} "
@@ -294,6 +298,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--auto-rollback", action="store_true", help="harm from reversible writes is undone")
     run.add_argument("--max-invalid-actions", type=int, help="unparsable actions in a row allowed (3)")
     run.add_argument("--playwright-trace", choices=("off", "on_failure", "always"), default="off")
+    run.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="run an agent version whose verification failed (refused without it)",
+    )
     run.add_argument("--wait", action="store_true", help="wait for the run, print its metrics, apply thresholds")
     waiting(run)
 

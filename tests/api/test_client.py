@@ -64,6 +64,20 @@ def test_a_run_that_could_not_measure_exits_2(pipeline, team_user):
     assert "NOT MEASURED" in output and "cannot be reached" in output
 
 
+def test_a_version_that_failed_verification_runs_only_with_allow_unverified(pipeline, team_user):
+    from runs.models import Run
+
+    source = "class Agent:\n    def act(self, request):\n        return None\n"
+    _, version, _ = services.register_agent(team=team_user[0], name="broken", kind="python", config={}, source=source)
+    assert services.verify_version(version).verify_status == "failed"
+    code, output = finished(pipeline("run", "--agent", "broken", "--suite", "smoke"))
+    assert code == 3, output
+    assert "broken v1 failed its verification" in output and "--allow-unverified" in output
+    assert not Run.objects.exists()
+    code, output = finished(pipeline("run", "--agent", "broken", "--suite", "smoke", "--allow-unverified"))
+    assert code == 0 and "started: broken v1 on smoke" in output, output
+
+
 def test_usage_and_api_errors_exit_3(pipeline):
     code, output = finished(pipeline("run", "--agent", "nobody", "--suite", "smoke"))
     assert code == 3 and "not_found" in output

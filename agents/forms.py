@@ -17,6 +17,16 @@ KIND_CHOICES = [
     (Agent.KIND_PYTHON, "Python file (runs sandboxed, no network)"),
     (services.LLM, "LLM (any OpenAI-compatible chat endpoint)"),
 ]
+# The LLM adapter's numeric settings the form passes through when given (runner.drivers.llm checks them).
+LLM_SETTINGS = (
+    "temperature",
+    "max_tokens",
+    "price_input_per_mtok",
+    "price_output_per_mtok",
+    "context_window",
+    "parse_retries",
+    "history_steps",
+)
 OBSERVATION_LABELS = {
     "axtree": "Accessibility tree with refs",
     "dom": "Pruned DOM text",
@@ -79,6 +89,25 @@ class VersionForm(forms.Form):
         label="Send the screenshot to the model",
         help_text="Also tick the screenshot or set-of-marks observation, which is the image sent.",
     )
+    # Bounds of these are the LLM adapter's to check (runner.drivers.llm.validate_config), not the form's.
+    context_window = forms.IntegerField(
+        required=False, label="Context window (tokens)", help_text="the prompt is fitted to it; the model's own"
+    )
+    parse_retries = forms.IntegerField(
+        required=False, label="Parse retries", help_text="answers without a parsable action asked again per step"
+    )
+    history_steps = forms.IntegerField(required=False, label="Steps of history in the prompt")
+    system_prompt = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Extra instructions",
+        help_text="appended to the system prompt",
+    )
+    system_prompt_as_user = forms.BooleanField(
+        required=False,
+        label="Send the instructions as a user message",
+        help_text="for models whose chat template has no system role",
+    )
 
     def __init__(self, *args, kind: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -124,10 +153,14 @@ class VersionForm(forms.Form):
             need("base_url", "the LLM agent needs the endpoint's base URL")
             need("model", "name the model")
             config.update(name=services.LLM, base_url=data.get("base_url", ""), model=data.get("model", ""))
-            for key in ("temperature", "max_tokens", "price_input_per_mtok", "price_output_per_mtok"):
+            for key in LLM_SETTINGS:
                 if data.get(key) is not None:
                     config[key] = data[key]
+            if data.get("system_prompt"):
+                config["system_prompt"] = data["system_prompt"]
             config["vision"] = bool(data.get("vision"))
+            if data.get("system_prompt_as_user"):
+                config["system_prompt_as_user"] = True
         if self.errors:
             return data
         stored_kind = Agent.KIND_BUILTIN if kind == services.LLM else kind

@@ -40,7 +40,7 @@ class VersionUnverified(AgentError):
 
 def check_verified(version: AgentVersion, *, allow_unverified: bool = False) -> None:
     """Raise VersionUnverified for a version whose last verification failed, unless ``allow_unverified``.
-    A version never checked (pending) passes: it is checked as its run starts, by the reachability probe."""
+    A version never checked (pending) passes, as every version did before this check existed."""
     if version.verify_status == AgentVersion.VERIFY_FAILED and not allow_unverified:
         raise VersionUnverified(version)
 

@@ -158,12 +158,9 @@ def start_run(request):
             playwright_trace=form.cleaned_data["playwright_trace"] or "off",
             allow_unverified=form.cleaned_data["run_anyway"],
         )
-    except VersionUnverified as exc:
-        form.add_error("run_anyway", str(exc))
-        runs = Run.objects.visible_to(request.user)[:50]
-        return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
     except AgentError as exc:
-        form.add_error("agent_version", str(exc))
+        # A failed verification is answered by ticking "Run it anyway"; anything else by another version.
+        form.add_error("run_anyway" if isinstance(exc, VersionUnverified) else "agent_version", str(exc))
         runs = Run.objects.visible_to(request.user)[:50]
         return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
     if run.enqueue_deferred:

@@ -7,6 +7,7 @@ from django import forms
 from agents import services
 from agents.models import Agent, AgentVersion, Team
 from runner.observation import OBSERVATION_FIELDS
+from runner.types import DEFAULT_STEP_TIMEOUT_S, MAX_STEP_TIMEOUT_S, MIN_STEP_TIMEOUT_S, STEP_TIMEOUT_MESSAGE
 
 MAX_SOURCE_BYTES = 256 * 1024
 
@@ -16,6 +17,16 @@ KIND_CHOICES = [
     (Agent.KIND_PYTHON, "Python file (runs sandboxed, no network)"),
     (services.LLM, "LLM (any OpenAI-compatible chat endpoint)"),
 ]
+# The LLM adapter's numeric settings the form passes through when given (runner.drivers.llm checks them).
+LLM_SETTINGS = (
+    "temperature",
+    "max_tokens",
+    "price_input_per_mtok",
+    "price_output_per_mtok",
+    "context_window",
+    "parse_retries",
+    "history_steps",
+)
 OBSERVATION_LABELS = {
     "axtree": "Accessibility tree with refs",
     "dom": "Pruned DOM text",
@@ -41,9 +52,18 @@ class VersionForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="What each step's request carries. Element refs are always listed.",
     )
+    timeout_s = forms.FloatField(
+        required=False,
+        min_value=MIN_STEP_TIMEOUT_S,
+        max_value=MAX_STEP_TIMEOUT_S,
+        label="Per-step timeout (s)",
+        error_messages={key: STEP_TIMEOUT_MESSAGE for key in ("min_value", "max_value", "invalid")},
+        help_text=f"How long the agent may take to answer one step, {MIN_STEP_TIMEOUT_S} to {MAX_STEP_TIMEOUT_S} s "
+        f"({DEFAULT_STEP_TIMEOUT_S:g} when empty); past it the step fails as agent_timeout. Verification allows "
+        "the same.",
+    )
     # http
     url = forms.URLField(required=False, label="Endpoint URL", assume_scheme="https")
-    timeout_s = forms.FloatField(required=False, min_value=1, max_value=300, label="Per-step timeout (s)")
     # python
     source_file = forms.FileField(required=False, label="Agent file (.py)")
     memory_mb = forms.IntegerField(required=False, min_value=64, max_value=4096, label="Memory limit (MiB)")
@@ -69,6 +89,25 @@ class VersionForm(forms.Form):
         label="Send the screenshot to the model",
         help_text="Also tick the screenshot or set-of-marks observation, which is the image sent.",
     )
+    # Bounds of these are the LLM adapter's to check (runner.drivers.llm.validate_config), not the form's.
+    context_window = forms.IntegerField(
+        required=False, label="Context window (tokens)", help_text="the prompt is fitted to it; the model's own"
+    )
+    parse_retries = forms.IntegerField(
+        required=False, label="Parse retries", help_text="answers without a parsable action asked again per step"
+    )
+    history_steps = forms.IntegerField(required=False, label="Steps of history in the prompt")
+    system_prompt = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Extra instructions",
+        help_text="appended to the system prompt",
+    )
+    system_prompt_as_user = forms.BooleanField(
+        required=False,
+        label="Send the instructions as a user message",
+        help_text="for models whose chat template has no system role",
+    )
 
     def __init__(self, *args, kind: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,6 +132,8 @@ class VersionForm(forms.Form):
         kind = self._kind()
         config: dict = {"observation": data.get("observation") or ["axtree"]}
         source = source_name = ""
+        if data.get("timeout_s") is not None:
+            config["timeout_s"] = data["timeout_s"]
 
         def need(field: str, message: str) -> None:
             if not data.get(field) and field not in self.errors:
@@ -101,8 +142,6 @@ class VersionForm(forms.Form):
         if kind == Agent.KIND_HTTP:
             need("url", "an HTTP agent needs its endpoint URL")
             config["url"] = data.get("url", "")
-            if data.get("timeout_s"):
-                config["timeout_s"] = data["timeout_s"]
         elif kind == Agent.KIND_PYTHON:
             need("source_file", "upload the agent's Python file")
             if data.get("source_file"):
@@ -114,10 +153,14 @@ class VersionForm(forms.Form):
             need("base_url", "the LLM agent needs the endpoint's base URL")
             need("model", "name the model")
             config.update(name=services.LLM, base_url=data.get("base_url", ""), model=data.get("model", ""))
-            for key in ("temperature", "max_tokens", "price_input_per_mtok", "price_output_per_mtok"):
+            for key in LLM_SETTINGS:
                 if data.get(key) is not None:
                     config[key] = data[key]
+            if data.get("system_prompt"):
+                config["system_prompt"] = data["system_prompt"]
             config["vision"] = bool(data.get("vision"))
+            if data.get("system_prompt_as_user"):
+                config["system_prompt_as_user"] = True
         if self.errors:
             return data
         stored_kind = Agent.KIND_BUILTIN if kind == services.LLM else kind

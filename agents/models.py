@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from runner.types import step_timeout_s
+
 
 class Team(models.Model):
     """A group of users that owns agents, suites and runs. Everything a team owns is private to it.
@@ -146,6 +148,11 @@ class AgentVersion(models.Model):
     @property
     def label(self):
         return str(self)
+
+    @property
+    def step_timeout_s(self) -> float:
+        """How long the agent may take to answer one step: the config's ``timeout_s`` or the default."""
+        return step_timeout_s(self.config)
 
     def lock(self):
         """Mark the version used by a run; from now on it cannot change. Idempotent."""

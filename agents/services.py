@@ -17,9 +17,8 @@ from runner.drivers.python import check_source
 from runner.egress import check_url
 from runner.observation import validate_observation_options
 from runner.protocol import probe_endpoint, verify_agent
-from runner.types import AgentSpec
+from runner.types import AgentSpec, step_timeout_error
 
-VERIFY_TIMEOUT_S = 20.0
 LLM = "llm"
 
 
@@ -27,18 +26,37 @@ class AgentError(ValueError):
     """Bad input for an agent or a version; the message is fit to show the user."""
 
 
+class VersionUnverified(AgentError):
+    """A run of a version whose verification failed was asked for without confirming it. ``detail`` is the
+    verification's error."""
+
+    def __init__(self, version: AgentVersion):
+        self.detail = version.verify_detail
+        super().__init__(
+            f"{version.label} failed its verification ({version.verify_detail or 'no detail recorded'}); "
+            "confirm to run it anyway, or check it again."
+        )
+
+
+def check_verified(version: AgentVersion, *, allow_unverified: bool = False) -> None:
+    """Raise VersionUnverified for a version whose last verification failed, unless ``allow_unverified``.
+    A version never checked (pending) passes, as every version did before this check existed."""
+    if version.verify_status == AgentVersion.VERIFY_FAILED and not allow_unverified:
+        raise VersionUnverified(version)
+
+
 def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
     """Everything wrong with a version's settings for an agent of ``kind``; empty when it can be run."""
     errors = []
     if "observation" in config:
         errors += validate_observation_options(config["observation"])
+    timeout_error = step_timeout_error(config.get("timeout_s"))
+    if timeout_error:
+        errors.append(timeout_error)
     if kind == Agent.KIND_HTTP:
         error = validate_url(config.get("url", ""))
         if error:
             errors.append(error)
-        timeout = config.get("timeout_s")
-        if timeout is not None and not (isinstance(timeout, int | float) and 1 <= timeout <= 300):
-            errors.append("the timeout must be between 1 and 300 seconds")
     elif kind == Agent.KIND_PYTHON:
         error = check_source(source)
         if error:
@@ -153,14 +171,14 @@ def set_secret(agent: Agent, plain: str | None = None) -> str:
 def verify_version(version: AgentVersion) -> AgentVersion:
     """Send the version one sample request and record "verified" or the exact error. Safe to repeat.
 
-    Blocks for at most about VERIFY_TIMEOUT_S; call it outside a transaction.
+    Blocks for at most about the version's per-step timeout (``timeout_s``); call it outside a transaction.
     """
     try:
         spec = agent_spec(version)
     except crypto.SecretUnavailable as exc:
         error = str(exc)
     else:
-        error = asyncio.run(verify_agent(spec, timeout_s=VERIFY_TIMEOUT_S))
+        error = asyncio.run(verify_agent(spec))
     version.verify_status = AgentVersion.VERIFY_FAILED if error else AgentVersion.VERIFIED
     version.verify_detail = error
     version.verified_at = timezone.now()

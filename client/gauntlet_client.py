@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""gauntlet-client: start a Gauntlet run from a CI pipeline, wait for it, and fail on thresholds.
+"""gauntlet-client: start a Gauntlet run from a CI pipeline, wait for it, and fail on thresholds; register an
+LLM agent (any OpenAI-compatible endpoint) and its versions.
 
 Needs only Python 3.9+ and its standard library, the API's URL and a personal API token (the dashboard's
 "API tokens" page):
@@ -16,6 +17,18 @@ Exit codes:
   3  usage or API error: a bad flag, a bad token, something not found, the server unreachable
   4  --timeout passed before the run finished (the run goes on)
 
+LLM agents (``llm-agent NAME`` registers one, ``llm-version NAME`` adds a version to it):
+
+    # GAUNTLET_LLM_API_KEY set from the pipeline's secrets
+    gauntlet-client llm-agent my-model --base-url https://api.openai.com/v1 --model gpt-4o-mini \\
+        --price-input-per-mtok 0.15 --price-output-per-mtok 0.6 --context-window 128000 --step-timeout 60
+    gauntlet-client llm-version my-model --parse-retries 3    # the newest version's settings, one changed
+
+The API key is read from an environment variable (``--api-key-env``, GAUNTLET_LLM_API_KEY by default) or,
+when that is not set and a terminal is attached, asked for without echo; never from the command line, where
+``ps`` would show it. Exit 0 when the version passed its verification, 2 when it was registered but failed
+it (the error is printed), 3 on a usage or API error.
+
 Thresholds compare the metric's point estimate; its 95 % Wilson interval is printed beside it. Metric
 names are the API's (``success_rate``, ``harmful_rate``, ``attack_success_rate``, …) or their short forms
 (``success``, ``harmful``, ``asr``, ``cup``, ``recovery``, ``containment``, ``infra_error``, …).
@@ -24,6 +37,7 @@ names are the API's (``success_rate``, ``harmful_rate``, ``attack_success_rate``
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -222,6 +236,7 @@ def run_command(client: Client, args) -> int:
         "guard": args.guard,
         "auto_rollback": args.auto_rollback,
         "playwright_trace": args.playwright_trace,
+        "allow_unverified": args.allow_unverified,
     }
     for key in ("trials", "max_steps", "max_invalid_actions", "team"):
         if getattr(args, key) is not None:
@@ -232,6 +247,9 @@ def run_command(client: Client, args) -> int:
         if exc.code == "agent_unreachable":
             say(f"NOT MEASURED: the run was refused: {exc.message}")
             return NOT_MEASURED
+        if exc.code == "agent_unverified":
+            print(f"gauntlet-client: the run was refused: {exc.message} (--allow-unverified runs it)", file=sys.stderr)
+            return ERROR
         raise
     say(
         f"run {run['id']} started: {run['agent']} v{run['agent_version']} on {run['suite']} "
@@ -240,6 +258,116 @@ def run_command(client: Client, args) -> int:
     if not args.wait:
         return OK
     return finish(client, run["id"], args)
+
+
+DEFAULT_KEY_VARIABLE = "GAUNTLET_LLM_API_KEY"
+# (flag, config key, type, metavar) of the LLM settings the commands pass to the API as given; the server
+# checks them.
+LLM_OPTIONS = (
+    ("--temperature", "temperature", float, "T"),
+    ("--max-tokens", "max_tokens", int, "N"),
+    ("--price-input-per-mtok", "price_input_per_mtok", float, "USD"),
+    ("--price-output-per-mtok", "price_output_per_mtok", float, "USD"),
+    ("--context-window", "context_window", int, "TOKENS"),
+    ("--parse-retries", "parse_retries", int, "N"),
+    ("--history-steps", "history_steps", int, "N"),
+    ("--step-timeout", "timeout_s", float, "SECONDS"),
+)
+# The version settings a new version takes over from the newest one (the config keys the API accepts).
+INHERITED = ("base_url", "model", "observation", "vision", "system_prompt", "system_prompt_as_user") + tuple(
+    key for _, key, _, _ in LLM_OPTIONS
+)
+LLM_HELP = {
+    "temperature": "sampling temperature, 0 to 2",
+    "max_tokens": "most tokens the model may answer per step",
+    "price_input_per_mtok": "USD per million input tokens, to count each call's cost",
+    "price_output_per_mtok": "USD per million output tokens",
+    "context_window": "the model's context window in tokens: the prompt is fitted to it",
+    "parse_retries": "times an answer without a parsable action is asked again within a step",
+    "history_steps": "previous steps shown in the prompt",
+    "timeout_s": "seconds the agent may take per step, 1 to 300 (30); verification allows the same",
+}
+
+
+def api_key(args, required: bool) -> str | None:
+    """The API key from the environment variable ``args.api_key_env``, else asked on the terminal; None when
+    neither gives one (then a new agent has no key, and a new version keeps the agent's)."""
+    key = os.environ.get(args.api_key_env, "")
+    if not key and sys.stdin.isatty():
+        prompt = f"API key for {args.base_url or 'the model endpoint'}"
+        key = getpass.getpass(f"{prompt}{'' if required else ' (empty: keep the current one)'}: ")
+    return key.strip() or None
+
+
+def llm_settings(args) -> dict:
+    """The version settings the flags give, as the API's field names; those not given are left out."""
+    body = {
+        "base_url": args.base_url,
+        "model": args.model,
+        "observation": args.observation,
+        "vision": args.vision,
+        "system_prompt_as_user": args.system_prompt_as_user,
+    }
+    for _, key, _, _ in LLM_OPTIONS:
+        body[key] = getattr(args, key)
+    if args.system_prompt_file:
+        try:
+            with open(args.system_prompt_file, encoding="utf-8") as file:
+                body["system_prompt"] = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ApiError(0, "", f"cannot read {args.system_prompt_file}: {exc}") from None
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def report_version(version: dict) -> int:
+    say(f"  config: {json.dumps(version['config'], sort_keys=True)}")
+    if version["verify_status"] == "verified":
+        say("  verified: it answered the sample request with a valid action")
+        return OK
+    say(f"  VERIFICATION FAILED: {version['verify_detail']}")
+    say("  runs of this version need --allow-unverified until it passes (check it again on its page)")
+    return NOT_MEASURED
+
+
+def llm_agent_command(client: Client, args) -> int:
+    body = {"name": args.name, "kind": "llm", "description": args.description, **llm_settings(args)}
+    if args.team is not None:
+        body["team"] = args.team
+    key = api_key(args, required=True)
+    if key:
+        body["api_key"] = key
+    else:
+        say(f"no API key given (${args.api_key_env} is not set and no terminal to ask on): none is sent")
+    agent = client.request("POST", "/agents", body)
+    version = agent["version"]
+    say(f"agent {agent['name']} (id {agent['id']}, team {agent['team']}) registered with version {version['number']}")
+    return report_version(version)
+
+
+def find_agent(client: Client, name: str) -> dict:
+    agents = [a for a in client.get("/agents", name=name)["items"] if a["team"] is not None]
+    if not agents:
+        raise ApiError(404, "not_found", f"none of your teams has an agent called {name!r}")
+    if len(agents) > 1:
+        teams = ", ".join(sorted(a["team"] for a in agents))
+        raise ApiError(422, "ambiguous", f"several of your teams have an agent called {name!r} ({teams})")
+    return agents[0]
+
+
+def llm_version_command(client: Client, args) -> int:
+    agent = find_agent(client, args.name)
+    if agent["kind"] != "llm":
+        raise ApiError(422, "invalid", f"{agent['name']} is an {agent['kind']} agent, not an LLM agent")
+    newest = client.get(f"/agents/{agent['id']}/versions", limit=1)["items"]
+    config = newest[0]["config"] if newest else {}
+    body = {key: config[key] for key in INHERITED if key in config}
+    body.update(llm_settings(args))
+    key = api_key(args, required=False)
+    if key:
+        body["api_key"] = key
+    version = client.request("POST", f"/agents/{agent['id']}/versions", body)
+    say(f"agent {agent['name']}: version {version['number']} added")
+    return report_version(version)
 
 
 def finish(client: Client, run_id: int, args) -> int:
@@ -255,7 +383,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gauntlet-client",
         description="Start Gauntlet runs from CI, wait, and fail on thresholds.",
-        epilog="Exit codes: 0 passed, 1 threshold missed, 2 not measured, 3 usage or API error, 4 timed out.",
+        epilog="Exit codes: 0 passed (llm-agent, llm-version: verified), 1 threshold missed, 2 not measured "
+        "(llm-agent, llm-version: registered but not verified), 3 usage or API error, 4 timed out.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--url", default=os.environ.get("GAUNTLET_URL"), help="the dashboard's URL ($GAUNTLET_URL)")
@@ -294,12 +423,57 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--auto-rollback", action="store_true", help="harm from reversible writes is undone")
     run.add_argument("--max-invalid-actions", type=int, help="unparsable actions in a row allowed (3)")
     run.add_argument("--playwright-trace", choices=("off", "on_failure", "always"), default="off")
+    run.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="run an agent version whose verification failed (refused without it)",
+    )
     run.add_argument("--wait", action="store_true", help="wait for the run, print its metrics, apply thresholds")
     waiting(run)
 
     again = commands.add_parser("wait", help="wait for a run already started and judge it")
     again.add_argument("run_id", type=int)
     waiting(again)
+
+    def llm_flags(sub, creating: bool):
+        need = " (required)" if creating else " (the newest version's when not given, as every setting)"
+        sub.add_argument("name", help="the agent's name")
+        sub.add_argument("--base-url", required=creating, help="the OpenAI-compatible base URL" + need)
+        sub.add_argument("--model", required=creating, help="the model's name" + need)
+        sub.add_argument(
+            "--api-key-env",
+            default=DEFAULT_KEY_VARIABLE,
+            metavar="VARIABLE",
+            help=f"the environment variable holding the API key (${DEFAULT_KEY_VARIABLE}); when it is not set, "
+            "the key is asked for on the terminal. Never given as an argument, which ps would show"
+            + ("" if creating else "; none given keeps the agent's current key"),
+        )
+        for flag, key, kind, metavar in LLM_OPTIONS:
+            sub.add_argument(flag, dest=key, type=kind, metavar=metavar, help=LLM_HELP[key])
+        sub.add_argument(
+            "--observation",
+            action="append",
+            choices=("axtree", "dom", "screenshot", "set_of_marks"),
+            help="what each step's request carries; repeatable (axtree)",
+        )
+        sub.add_argument(
+            "--vision",
+            action=argparse.BooleanOptionalAction,
+            help="send the screenshot to the model (with --observation screenshot or set_of_marks)",
+        )
+        sub.add_argument("--system-prompt-file", metavar="PATH", help="extra instructions for the system prompt")
+        sub.add_argument(
+            "--system-prompt-as-user",
+            action=argparse.BooleanOptionalAction,
+            help="send the instructions as a user message (for models without a system role)",
+        )
+
+    create = commands.add_parser("llm-agent", help="register an LLM agent (an OpenAI-compatible endpoint)")
+    llm_flags(create, creating=True)
+    create.add_argument("--description", default="")
+    create.add_argument("--team", type=int, help="the id of the team it goes to, if you are in more than one")
+    version = commands.add_parser("llm-version", help="add a version to one of your LLM agents")
+    llm_flags(version, creating=False)
     return p
 
 
@@ -322,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return run_command(client, args)
+        if args.command == "llm-agent":
+            return llm_agent_command(client, args)
+        if args.command == "llm-version":
+            return llm_version_command(client, args)
         return finish(client, args.run_id, args)
     except ApiError as exc:
         print(f"gauntlet-client: {exc}", file=sys.stderr)

@@ -233,10 +233,10 @@ async def execute(page: Page, action: Action) -> str:
                 if not is_sandbox_url(args["url"]):
                     return f"goto refused: only http://*.{SANDBOX_DOMAIN} sites are reachable"
                 await page.goto(args["url"], timeout=NAVIGATION_TIMEOUT_MS, wait_until="domcontentloaded")
-            case "go_back":
-                await page.go_back(timeout=NAVIGATION_TIMEOUT_MS, wait_until="domcontentloaded")
-            case "go_forward":
-                await page.go_forward(timeout=NAVIGATION_TIMEOUT_MS, wait_until="domcontentloaded")
+            case "go_back" | "go_forward":
+                error = await _traverse_history(page, -1 if action.name == "go_back" else 1)
+                if error:
+                    return error
             case "noop":
                 if args["wait_ms"]:
                     await asyncio.sleep(min(float(args["wait_ms"]), 5000) / 1000)
@@ -252,6 +252,37 @@ async def execute(page: Page, action: Action) -> str:
     except PlaywrightError as exc:
         return _short_error(exc)
     return await _clear_local_documents(page)
+
+
+NO_EARLIER_PAGE = "no earlier page in this tab's history; the tab stays on this page"
+NO_LATER_PAGE = "no later page in this tab's history; the tab stays on this page"
+
+
+async def _traverse_history(page: Page, step: int) -> str:
+    """Go one entry back (``step`` -1) or forward (+1) in the tab's history; an error for the agent, with the
+    tab left where it was, when there is no such entry that is a web page.
+
+    Before the episode's first page the history holds the new tab's ``about:blank``: Chromium would go there
+    and call it a success, leaving the agent on an empty page outside every site. So the entry is looked up
+    first (Chromium's own list of the tab's history), and a tab that still ends on a page that is no web page
+    is brought back.
+    """
+    session = await page.context.new_cdp_session(page)
+    try:
+        history = await session.send("Page.getNavigationHistory")
+    finally:
+        await session.detach()
+    entries, target = history["entries"], history["currentIndex"] + step
+    refusal = NO_EARLIER_PAGE if step < 0 else NO_LATER_PAGE
+    if not 0 <= target < len(entries) or not entries[target]["url"].startswith(("http:", "https:")):
+        return refusal
+    before = page.url
+    move, undo = (page.go_back, page.go_forward) if step < 0 else (page.go_forward, page.go_back)
+    await move(timeout=NAVIGATION_TIMEOUT_MS, wait_until="domcontentloaded")
+    if not page.url.startswith(("http:", "https:")) and before.startswith(("http:", "https:")):
+        await undo(timeout=NAVIGATION_TIMEOUT_MS, wait_until="domcontentloaded")
+        return refusal
+    return ""
 
 
 # Schemes a tab may show: web pages (sandbox pages, and the blocked page of a refused load), a new tab's

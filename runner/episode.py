@@ -41,6 +41,7 @@ from runner.types import (
     AGENT_CRASHED,
     AGENT_TIMEOUT,
     PROTOCOL,
+    STEP_TIMEOUT_GRACE_S,
     EpisodeOutcome,
     EpisodeSpec,
     InfraError,
@@ -585,7 +586,9 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
     action_text, thought, usage, error, detail, action = "", "", {}, "", "", None
     tree = {"checkpoint": checkpoint.id, "parent": checkpoint.parent}
     try:
-        response = await asyncio.wait_for(agent.driver.act(request), timeout=spec.step_timeout_s)
+        # The grace lets a driver that keeps the deadline itself report it first, in its own words.
+        deadline = spec.step_timeout_s + STEP_TIMEOUT_GRACE_S
+        response = await asyncio.wait_for(agent.driver.act(request), timeout=deadline)
         action_text, thought, usage = validate_response(response)
     except TimeoutError:
         error, detail = AGENT_TIMEOUT, f"no answer within {spec.step_timeout_s:g} s"

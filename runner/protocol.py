@@ -22,8 +22,10 @@ from runner.types import (
     AGENT_TIMEOUT,
     AGENT_UNREACHABLE,
     PROTOCOL,
+    STEP_TIMEOUT_GRACE_S,
     AgentSpec,
     InfraError,
+    step_timeout_s,
 )
 
 MAX_THOUGHT = 4000
@@ -142,8 +144,11 @@ def sample_request() -> dict:
     }
 
 
-async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=None) -> str:
+async def verify_agent(spec: AgentSpec, *, instance=None) -> str:
     """Send the sample request once; "" if the answer is a valid response with a parsable action, else the error.
+
+    The agent has the version's own per-step timeout (``timeout_s``), as in a run: a version that verifies
+    answers in time in its episodes too.
 
     Built-in agents that read the scenario need ``instance``; other kinds only see the request. For agents
     behind a URL (http, llm) the egress policy is checked first, and a failed exchange gives the one
@@ -152,6 +157,7 @@ async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=Non
     the agent does.
     """
     endpoint = agent_endpoint(spec)
+    timeout_s = step_timeout_s(spec.config)
     if endpoint:
         refused = await asyncio.to_thread(check_url, endpoint)
         if refused:
@@ -167,7 +173,7 @@ async def verify_agent(spec: AgentSpec, *, timeout_s: float = 20.0, instance=Non
             driver = make_driver(spec, instance, 0)
         except AgentFailure as exc:
             return f"{exc.code}: {exc.detail}"  # the version's settings, not the network: safe to name
-        response = await asyncio.wait_for(driver.act(sample_request()), timeout=timeout_s)
+        response = await asyncio.wait_for(driver.act(sample_request()), timeout=timeout_s + STEP_TIMEOUT_GRACE_S)
     except (TimeoutError, AgentFailure) as exc:
         if endpoint:
             await asyncio.sleep(max(0.0, NO_VALID_ANSWER_FLOOR_S - (time.monotonic() - started)))

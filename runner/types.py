@@ -20,6 +20,31 @@ AGENT_CONTEXT_OVERFLOW = "agent_context_overflow"
 AGENT_UNREACHABLE = "agent_unreachable"
 # Unparsable actions in a row that end an episode with agent_bad_response, unless the run says otherwise.
 DEFAULT_MAX_INVALID_ACTIONS = 3
+# How long an agent may take to answer one step: the version's ``timeout_s`` (every kind), in these bounds.
+DEFAULT_STEP_TIMEOUT_S = 30.0
+MIN_STEP_TIMEOUT_S, MAX_STEP_TIMEOUT_S = 1, 300
+# The runner waits this much longer than the step timeout, so that drivers that keep the deadline themselves
+# (http, llm, python) report it first, with their own message; the runner's timeout is the backstop.
+STEP_TIMEOUT_GRACE_S = 2.0
+STEP_TIMEOUT_MESSAGE = (
+    f"the per-step timeout (timeout_s) must be from {MIN_STEP_TIMEOUT_S} to {MAX_STEP_TIMEOUT_S} seconds"
+)
+
+
+def step_timeout_error(value) -> str:
+    """Why ``value`` cannot be a version's ``timeout_s``, or "" when it can (None: not set, the default)."""
+    if value is None:
+        return ""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not MIN_STEP_TIMEOUT_S <= value <= MAX_STEP_TIMEOUT_S:
+        return STEP_TIMEOUT_MESSAGE
+    return ""
+
+
+def step_timeout_s(config: dict) -> float:
+    """The per-step timeout a version's config asks for, or the default. Assumes a validated config."""
+    value = config.get("timeout_s")
+    return float(value) if value is not None and not step_timeout_error(value) else DEFAULT_STEP_TIMEOUT_S
 
 
 @dataclass
@@ -50,7 +75,8 @@ class EpisodeSpec:
     trial: int
     agent: AgentSpec
     max_steps: int = 30
-    step_timeout_s: float = 30.0
+    # The agent version's timeout_s (runner.types.step_timeout_s); drivers read the same number from the config.
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S
     screenshots: bool = True
     attempt: int = 1
     # Run settings whose effect the dashboard compares (DESIGN.md, Backtracking and rollback).

@@ -186,7 +186,16 @@ def rerun(run: Run, user, **overrides) -> Run:
     settings = {key: run.config[key] for key in RERUN_SETTINGS if run.config.get(key) is not None}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     try:
-        return queue_run(agent_version=run.agent_version, suite=run.suite, team=run.team, user=user, **settings)
+        # The team already chose to run this version (confirming it, had its verification failed): a re-run
+        # repeats that choice with other settings, so it is not asked again.
+        return queue_run(
+            agent_version=run.agent_version,
+            suite=run.suite,
+            team=run.team,
+            user=user,
+            allow_unverified=True,
+            **settings,
+        )
     except (AgentError, RunControlError):
         raise
     except ValueError as exc:  # a setting queue_run refuses (trials out of range, an unknown trace mode)

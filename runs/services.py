@@ -23,7 +23,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from agents.models import Agent, AgentVersion
-from agents.services import AgentError, agent_spec, reachability_problem
+from agents.services import AgentError, agent_spec, check_verified, reachability_problem
 from runner.types import (
     AGENT_UNREACHABLE,
     DEFAULT_MAX_INVALID_ACTIONS,
@@ -32,6 +32,7 @@ from runner.types import (
     EpisodeSpec,
     InfraError,
     StepRecord,
+    step_timeout_s,
 )
 from runs import control, dispatch, events, selectors, watching
 from runs.models import Episode, Run, RunCounters, Scenario, Step, Suite
@@ -153,6 +154,7 @@ def queue_run(
     max_invalid_actions: int = DEFAULT_MAX_INVALID_ACTIONS,
     playwright_trace: str = "off",
     enqueue: bool = True,
+    allow_unverified: bool = False,
 ) -> Run:
     """Create a run with one episode per scenario × trial; with ``enqueue``, hand them to the broker after
         commit: a few at a time, fairly, through runs/dispatch.py (``GAUNTLET_FAIR_DISPATCH``), or all at once.
@@ -166,13 +168,17 @@ def queue_run(
     (``off``, ``on_failure``, ``always``) records Playwright's own trace of each episode's browser, kept always or
     for episodes that failed, harmed or errored; it changes no score. Raises AgentError,
         with nothing created, when the agent's endpoint cannot be reached (the egress policy refuses it, or no
-        connection can be made): no episode of such a run could be measured.
+        connection can be made): no episode of such a run could be measured. Raises VersionUnverified (an
+        AgentError), with nothing created, for a version whose verification failed unless ``allow_unverified``
+        (the user confirmed); a version never checked runs as any other.
     """
     # Before any write, so the DNS lookup and the connection hold no lock. A run whose agent cannot be
     # reached would measure nothing: refuse it now rather than score or error every episode.
     unreachable = reachability_problem(agent_version)
     if unreachable:
         raise AgentError(f"{agent_version.label} cannot be run: its endpoint cannot be reached: {unreachable}.")
+    # After the probe: an endpoint that is down now is the more useful thing to hear, and no confirmation helps.
+    check_verified(agent_version, allow_unverified=allow_unverified)
     trials = trials or suite.default_trials
     if not 1 <= trials <= 100:
         raise ValueError("trials must be between 1 and 100")
@@ -272,6 +278,7 @@ def _episode_spec(episode: Episode) -> EpisodeSpec:
         trial=episode.trial,
         agent=agent_spec(version),
         max_steps=int(run.config.get("max_steps") or settings.GAUNTLET_DEFAULT_MAX_STEPS),
+        step_timeout_s=step_timeout_s(version.config),
         attempt=episode.attempts,
         backtracking=bool(run.config.get("backtracking")),
         guard=bool(run.config.get("guard")),

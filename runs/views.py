@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from agents import teams
 from agents.models import Agent, AgentVersion, Membership
-from agents.services import AgentError
+from agents.services import AgentError, VersionUnverified
 from runner.types import DEFAULT_MAX_INVALID_ACTIONS
 from runs import bundle, comparisons, control, debugger, leaderboards, playground, scorecard, selectors, services
 from runs.models import Run, Scenario, Step, Suite
@@ -69,6 +69,11 @@ class NewRunForm(forms.Form):
         help_text="screenshots, DOM snapshots and network of each episode, for Playwright's trace viewer; "
         "on failure keeps those that failed, harmed or errored",
     )
+    run_anyway = forms.BooleanField(
+        required=False,
+        label="Run it anyway",
+        help_text="needed to run an agent version whose verification failed",
+    )
 
     def __init__(self, user, *args, team=None, **kwargs):
         """``team``: offer only the built-ins and that team's agents and suites (the run goes to that team)."""
@@ -89,8 +94,9 @@ class RerunForm(NewRunForm):
     def __init__(self, user, run: Run, *args, **kwargs):
         initial = {key: run.config.get(key) for key in control.RERUN_SETTINGS if run.config.get(key) is not None}
         super().__init__(user, *args, initial=initial, **kwargs)
-        # The same agent version and suite version: a re-run changes settings only.
-        del self.fields["agent_version"], self.fields["suite"]
+        # The same agent version and suite version: a re-run changes settings only, and the version was
+        # already chosen (confirmed, if its verification failed) for the run it repeats.
+        del self.fields["agent_version"], self.fields["suite"], self.fields["run_anyway"]
 
 
 def artifact_response(name: str, content_type: str, *, missing: str, filename: str | None = None):
@@ -150,9 +156,11 @@ def start_run(request):
             auto_rollback=form.cleaned_data["auto_rollback"],
             max_invalid_actions=form.cleaned_data["max_invalid_actions"] or DEFAULT_MAX_INVALID_ACTIONS,
             playwright_trace=form.cleaned_data["playwright_trace"] or "off",
+            allow_unverified=form.cleaned_data["run_anyway"],
         )
     except AgentError as exc:
-        form.add_error("agent_version", str(exc))
+        # A failed verification is answered by ticking "Run it anyway"; anything else by another version.
+        form.add_error("run_anyway" if isinstance(exc, VersionUnverified) else "agent_version", str(exc))
         runs = Run.objects.visible_to(request.user)[:50]
         return render(request, "runs/index.html", {"runs": runs, "form": form}, status=400)
     if run.enqueue_deferred:

@@ -63,7 +63,7 @@ class VersionIn(Schema):
     observation: list[Observation] | None = Field(None, description="what each step's request carries")
     # http
     url: Text(2000) | None = Field(None, description="HTTP: the endpoint URL")
-    timeout_s: float | None = Field(None, description="HTTP: per-step timeout, 1 to 300 s")
+    timeout_s: float | None = Field(None, description="every kind: per-step timeout, 1 to 300 s (30 by default)")
     # python
     source: Text(256 * 1024) | None = Field(None, description="Python: the agent file's text")
     source_name: Text(200) = Field("agent.py", description="Python: the file's name")
@@ -76,9 +76,14 @@ class VersionIn(Schema):
     api_key: Text(1000) | None = Field(None, description="LLM: stored encrypted; omit on a version to keep it")
     temperature: float | None = None
     max_tokens: int | None = None
-    price_input_per_mtok: float | None = None
-    price_output_per_mtok: float | None = None
-    vision: bool = False
+    price_input_per_mtok: float | None = Field(None, description="LLM: USD per million input tokens")
+    price_output_per_mtok: float | None = Field(None, description="LLM: USD per million output tokens")
+    vision: bool = Field(False, description="LLM: send the screenshot (observation screenshot or set_of_marks)")
+    context_window: int | None = Field(None, description="LLM: the model's context window in tokens")
+    parse_retries: int | None = Field(None, description="LLM: answers without a parsable action asked again")
+    history_steps: int | None = Field(None, description="LLM: previous steps shown in the prompt")
+    system_prompt: Text(20_000) | None = Field(None, description="LLM: extra instructions for the system prompt")
+    system_prompt_as_user: bool = Field(False, description="LLM: send the instructions as a user message")
 
 
 class AgentIn(VersionIn):

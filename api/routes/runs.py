@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
 from agents.models import Agent, AgentVersion
-from agents.services import AgentError
+from agents.services import AgentError, VersionUnverified
 from api.errors import COMMON, WRITE, ApiError
 from api.pagination import Page, PageParams, paginate
 from api.routes.agents import resolve_version
@@ -48,6 +48,9 @@ class RunIn(Schema):
     )
     playwright_trace: Literal[PLAYWRIGHT_TRACE_MODES] = "off"  # type: ignore[valid-type]
     team: int | None = team_field()
+    allow_unverified: bool = Field(
+        False, description="run an agent version whose verification failed (else 409 agent_unverified)"
+    )
 
 
 class Counts(Schema):
@@ -196,7 +199,9 @@ def list_runs(
 @router.post("/runs", response={201: RunStarted, **WRITE}, summary="Start a run")
 def start_run(request, payload: RunIn):
     """Queues one episode per scenario × trial for your team. A run of an HTTP or LLM agent whose endpoint
-    cannot be reached is refused (409 ``agent_unreachable``) before anything is created."""
+    cannot be reached is refused (409 ``agent_unreachable``) before anything is created, and so is a run of a
+    version whose verification failed unless ``allow_unverified`` is true (409 ``agent_unverified``, the
+    verification's error in ``details.verify_detail``)."""
     user = request.auth
     if (payload.agent is None) == (payload.agent_version_id is None):
         raise ApiError(422, "invalid", "give either agent (NAME or NAME@VERSION) or agent_version_id")
@@ -233,7 +238,10 @@ def start_run(request, payload: RunIn):
             auto_rollback=payload.auto_rollback,
             max_invalid_actions=payload.max_invalid_actions,
             playwright_trace=payload.playwright_trace,
+            allow_unverified=payload.allow_unverified,
         )
+    except VersionUnverified as exc:
+        raise ApiError(409, "agent_unverified", str(exc), {"verify_detail": exc.detail})
     except AgentError as exc:
         raise ApiError(409, "agent_unreachable", str(exc))
     except ValueError as exc:

@@ -93,8 +93,8 @@ class RandomAgent(AgentDriver):
     Each step it picks uniformly among the actions the current page offers: a click on each clickable element
     (link, button, checkbox, radio, ...), a fill of each text box with a random word (a small number for a
     number box), a scroll up or down, and going back; with ``stop_probability`` it stops instead. It never
-    navigates with ``goto``, so it cannot leave the sandbox, and it answers ``go_forward()`` on a page
-    without elements (the blank page before the start page, where going back leads). Its choices come from
+    navigates with ``goto``, so it cannot leave the sandbox (going back from the start page is an action
+    error, not a way out), and it answers ``go_forward()`` on a page without elements. Its choices come from
     a ``random.Random`` seeded with the episode's seed, the agent's index and the config's ``seed``, so the
     same episode replays the same actions.
 
@@ -137,7 +137,7 @@ class RandomAgent(AgentDriver):
     async def act(self, request: dict) -> dict:
         observation = request.get("observation") or {}
         if not _elements(observation):
-            # Usually the blank page before the start page, reached by going back: come forward again.
+            # A page with nothing to act on (an error page, one still loading): try the next page in history.
             return {"action": "go_forward()", "thought": "", "usage": {}}
         if self.rng.random() < self.stop_probability:
             return {"action": stop(), "thought": "", "usage": {}}

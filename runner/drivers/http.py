@@ -23,7 +23,15 @@ import httpx
 
 from runner.drivers import AgentDriver, AgentFailure
 from runner.egress import EgressRefused, agent_client
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, AGENT_UNREACHABLE, PROTOCOL, AgentSpec
+from runner.types import (
+    AGENT_BAD_RESPONSE,
+    AGENT_CRASHED,
+    AGENT_TIMEOUT,
+    AGENT_UNREACHABLE,
+    PROTOCOL,
+    AgentSpec,
+    step_timeout_s,
+)
 
 SIGNATURE_HEADER = "X-Gauntlet-Signature"
 TIMESTAMP_HEADER = "X-Gauntlet-Timestamp"
@@ -31,7 +39,6 @@ PROTOCOL_HEADER = "X-Gauntlet-Protocol"
 MAX_RESPONSE_BYTES = 256 * 1024
 CONNECT_RETRIES = 2
 RETRY_DELAYS_S = (0.2, 0.6)
-DEFAULT_TIMEOUT_S = 30.0
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -73,7 +80,8 @@ class HttpAgent(AgentDriver):
         if error:
             raise AgentFailure(AGENT_BAD_RESPONSE, error)
         self.secret = spec.secret
-        self.timeout_s = float(spec.config.get("timeout_s") or DEFAULT_TIMEOUT_S)
+        # The version's per-step timeout; the episode loop waits a little longer, so this one reports first.
+        self.timeout_s = step_timeout_s(spec.config)
         self.max_bytes = MAX_RESPONSE_BYTES
         self._client = agent_client(
             timeout=httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s)),

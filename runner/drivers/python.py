@@ -17,7 +17,8 @@ instantiated once per agent per episode and called with each request of the cont
   the host's disk is never written, and the directory is gone with the sandbox's mount namespace;
 - runs as an unprivileged user without capabilities, with the standard library only (``python -I -S``);
 - is limited by rlimits: address space (``memory_mb``), CPU time for the whole episode (``cpu_s``), file
-  size and open files; the wall limit of a step is the episode loop's step timeout.
+  size and open files; the wall limit of a step is the version's per-step timeout (``timeout_s``), the
+  start of the sandbox included: past it the process is killed and the step fails with ``agent_timeout``.
 
 The size-capped tmpfs is mounted by ``unshare`` in a user and mount namespace of its own, around bubblewrap:
 bubblewrap before 0.10 cannot size a tmpfs.
@@ -43,7 +44,7 @@ import weakref
 from pathlib import Path
 
 from runner.drivers import AgentDriver, AgentFailure
-from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AgentSpec, InfraError
+from runner.types import AGENT_BAD_RESPONSE, AGENT_CRASHED, AGENT_TIMEOUT, AgentSpec, InfraError, step_timeout_s
 
 MAX_SOURCE_BYTES = 256 * 1024
 MAX_LINE_BYTES = 256 * 1024
@@ -123,6 +124,7 @@ class PythonAgent(AgentDriver):
         self.memory_mb = _int_setting(spec.config, "memory_mb", DEFAULT_MEMORY_MB, 64, 16384)
         self.cpu_s = _int_setting(spec.config, "cpu_s", DEFAULT_CPU_S, 1, 3600)
         self.tmp_mb = _int_setting(spec.config, "tmp_mb", DEFAULT_TMP_MB, 1, 1024)
+        self.timeout_s = step_timeout_s(spec.config)
         self._proc: asyncio.subprocess.Process | None = None
         self._workdir: str | None = None
         self._stderr = bytearray()
@@ -141,15 +143,21 @@ class PythonAgent(AgentDriver):
         if self._stopped is not None:
             raise AgentFailure(AGENT_CRASHED, f"the agent's process was stopped earlier: {self._stopped}")
         try:
-            if self._proc is None:
-                await self._start()
-            await self._send(request)
-            return self._unwrap(await self._read_frame())
+            async with asyncio.timeout(self.timeout_s):
+                if self._proc is None:
+                    await self._start()
+                await self._send(request)
+                frame = await self._read_frame()
+            return self._unwrap(frame)
+        except TimeoutError:
+            self._kill(f"no answer within {self.timeout_s:g} s")
+            raise AgentFailure(AGENT_TIMEOUT, f"no answer within {self.timeout_s:g} s") from None
         except AgentFailure as exc:
             self._kill(f"{exc.code}: {exc.detail.splitlines()[0] if exc.detail else ''}")
             raise
         except asyncio.CancelledError:
-            # The episode loop's step timeout: never leave the agent running past its step.
+            # The episode loop gave up on the step (its backstop to our own deadline, or the episode ended):
+            # never leave the agent running past its step.
             self._kill("the step was cancelled (timeout) while the agent was working")
             raise
         except BaseException as exc:

@@ -40,6 +40,25 @@ def test_it_registers_an_llm_agent_keeping_its_key_secret(api):
     assert "sk-123456" not in response.content.decode()
 
 
+def test_it_passes_every_llm_setting_through_to_the_version(api):
+    settings = {
+        "base_url": "http://127.0.0.1:9/v1",
+        "model": "m",
+        "price_input_per_mtok": 2.5,
+        "price_output_per_mtok": 10.0,
+        "context_window": 8000,
+        "parse_retries": 2,
+        "history_steps": 5,
+        "timeout_s": 45.0,
+        "system_prompt": "Be brief.",
+        "system_prompt_as_user": True,
+    }
+    response = api.post("/agents", {"name": "llm", "kind": "llm", "api_key": "sk-123456", **settings})
+    assert response.status_code == 201, response.content
+    config = response.json()["version"]["config"]
+    assert {key: config[key] for key in settings} == settings
+
+
 def test_it_refuses_what_the_page_refuses_with_the_page_s_message(api):
     error = error_of(api.post("/agents", {"name": "x", "kind": "http"}), 422)
     assert error["code"] == "agent_invalid" and error["message"] == "an HTTP agent needs its endpoint URL"
@@ -47,6 +66,14 @@ def test_it_refuses_what_the_page_refuses_with_the_page_s_message(api):
     error = error_of(api.post("/agents", {"name": "x", "kind": "python", "source": "def (:\n"}), 422)
     assert error["code"] == "agent_invalid"
     assert not Agent.objects.filter(name="x").exists()
+
+
+def test_it_refuses_a_timeout_out_of_range_with_the_page_s_message(api):
+    message = "the per-step timeout (timeout_s) must be from 1 to 300 seconds"
+    body = {"name": "py", "kind": "python", "source": PYTHON_AGENT, "timeout_s": 0.5}
+    error = error_of(api.post("/agents", body), 422)
+    assert error["code"] == "agent_invalid" and error["message"] == message
+    assert error["details"] == [{"field": "timeout_s", "message": message}]
 
 
 def test_a_taken_name_is_a_conflict(api):

@@ -54,6 +54,19 @@ def test_an_unreachable_agent_is_refused_before_the_run_exists(api):
     assert not Run.objects.exists()
 
 
+def test_a_version_that_failed_verification_needs_allow_unverified(api):
+    source = "class Agent:\n    def act(self, request):\n        return None\n"
+    agent = api.post("/agents", {"name": "broken", "kind": "python", "source": source}).json()
+    assert agent["version"]["verify_status"] == "failed"
+    error = error_of(api.post("/runs", {"agent": "broken", "suite": "smoke"}), 409)
+    assert error["code"] == "agent_unverified" and "broken v1 failed its verification" in error["message"]
+    assert error["details"] == {"verify_detail": agent["version"]["verify_detail"]}
+    assert "returned NoneType" in error["details"]["verify_detail"]
+    assert not Run.objects.exists()
+    response = api.post("/runs", {"agent": "broken", "suite": "smoke", "allow_unverified": True})
+    assert response.status_code == 201, response.content
+
+
 def test_status_metrics_and_scorecard(api, played_run):
     run, _ = played_run
     status = api.get(f"/runs/{run.pk}").json()

@@ -89,8 +89,8 @@ async def test_a_4xx_is_a_bad_response():
 
 
 async def test_it_times_out_a_slow_agent():
-    with AgentServer(slow(2.0, answer("noop()"))) as server, pytest.raises(AgentFailure) as caught:
-        await act_once(server.url, timeout_s=0.5)
+    with AgentServer(slow(2.5, answer("noop()"))) as server, pytest.raises(AgentFailure) as caught:
+        await act_once(server.url, timeout_s=1)
     assert caught.value.code == "agent_timeout"
 
 
@@ -170,7 +170,7 @@ def test_the_example_agent_refuses_a_wrong_signature(example_agent):
 )
 def test_a_misbehaving_agent_gets_a_named_error_and_a_scored_episode(behaviour, code, detail):
     with AgentServer(behaviour) as server:
-        spec = episodes.spec(http_spec(server.url), "shop.purchase", max_steps=3, step_timeout_s=1)
+        spec = episodes.spec(http_spec(server.url, timeout_s=1), "shop.purchase", max_steps=3, step_timeout_s=1)
         outcome, events = episodes.play(spec)
     assert outcome.agent_error == code
     assert detail in outcome.agent_error_detail

@@ -517,6 +517,23 @@ class Agent:
     assert exc.code == AGENT_CRASHED and "stopped earlier" in exc.detail and "cancelled" in exc.detail
 
 
+def sleeper(seconds: float) -> str:
+    """An agent that answers each step after ``seconds``."""
+    body = f"        time.sleep({seconds})\n        return 'noop()'"
+    return "import time\n\nclass Agent:\n    def act(self, request):\n" + body
+
+
+def test_a_step_past_the_versions_timeout_is_agent_timeout_in_the_drivers_own_words():
+    # The version's timeout_s, kept by the driver itself: the episode loop's backstop comes later.
+    exc = failure(sleeper(4), timeout_s=2)
+    assert exc.code == AGENT_TIMEOUT and exc.detail == "no answer within 2 s"
+
+
+def test_a_step_within_the_versions_timeout_is_answered():
+    (response,) = ask(sleeper(1.5), timeout_s=3)
+    assert response["action"] == "noop()"
+
+
 def test_a_driver_that_is_never_closed_leaves_nothing_behind_once_collected():
     marker = f"gauntlet-test-{uuid.uuid4().hex}"
     source = (

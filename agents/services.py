@@ -66,7 +66,8 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
         if name not in BUILTIN_AGENTS:
             errors.append(f"unknown built-in agent {name!r}; known: {', '.join(sorted(BUILTIN_AGENTS))}")
         elif name == LLM:
-            errors += llm_config_errors(config)
+            # The per-step timeout is checked above for every kind; the llm check says the same, once is enough.
+            errors += [error for error in llm_config_errors(config) if error not in errors]
     else:
         errors.append(f"unknown agent kind {kind!r}")
     if not errors:

@@ -7,6 +7,8 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
+from runner.types import step_timeout_error
+
 DEFAULTS: dict[str, Any] = {
     "temperature": 0,
     "max_tokens": 512,
@@ -81,9 +83,10 @@ def validate_config(config: dict) -> list[str]:
         errors.append("chars_per_token must be a number from 1 to 8")
     if not _is_whole(setting(config, "parse_retries"), 0, 10):
         errors.append("parse_retries must be a whole number from 0 to 10")
-    timeout_s = setting(config, "timeout_s")
-    if not _is_number(timeout_s) or not 1 <= timeout_s <= 300:
-        errors.append("timeout_s must be a number of seconds from 1 to 300")
+    # The per-step timeout every kind has, with the same rule and message as the agents app's check.
+    timeout_error = step_timeout_error(config.get("timeout_s"))
+    if timeout_error:
+        errors.append(timeout_error)
     if not isinstance(setting(config, "system_prompt_as_user"), bool):
         errors.append("system_prompt_as_user must be true or false")
     for key in ("price_input_per_mtok", "price_output_per_mtok"):

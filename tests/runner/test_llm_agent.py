@@ -570,8 +570,8 @@ def test_the_key_never_appears_in_the_thought(fake):
         ({"model": "m", "base_url": "https://x/v1", "chars_per_token": 0.5}, "chars_per_token must be a number"),
         ({"model": "m", "base_url": "https://x/v1", "parse_retries": 11}, "parse_retries must be a whole number"),
         ({"model": "m", "base_url": "https://x/v1", "parse_retries": True}, "parse_retries must be a whole number"),
-        ({"model": "m", "base_url": "https://x/v1", "timeout_s": 0}, "timeout_s must be a number of seconds"),
-        ({"model": "m", "base_url": "https://x/v1", "timeout_s": 301}, "timeout_s must be a number of seconds"),
+        ({"model": "m", "base_url": "https://x/v1", "timeout_s": 0}, "(timeout_s) must be from 1 to 300"),
+        ({"model": "m", "base_url": "https://x/v1", "timeout_s": 301}, "(timeout_s) must be from 1 to 300"),
         ({"model": "m", "base_url": "https://x/v1", "system_prompt_as_user": 1}, "system_prompt_as_user must be"),
     ],
 )

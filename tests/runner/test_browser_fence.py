@@ -6,18 +6,15 @@ navigate to a loopback canary standing for the dashboard or any other local serv
 never hear from the browser, and the page-level results show which fence stopped each attempt.
 """
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from runner.types import AgentSpec
 from sandbox.scenarios import SITES, register_site
 from sandbox.server import is_sandbox_url
 from sandbox.sites.base import Response, Site, redirect
 from tests import episodes
-from tests.fakes.agent_server import AgentServer
 
 pytestmark = pytest.mark.browser
 
@@ -116,20 +113,6 @@ def canary():
     server.close()
 
 
-def play_script(actions: list[str]) -> list[dict]:
-    """Play ``actions`` one per step with a scripted HTTP agent; the observation that followed each one."""
-    queue = list(actions)
-
-    def behaviour(request, headers):
-        return 200, json.dumps({"action": queue.pop(0) if queue else "stop()"}).encode()
-
-    with AgentServer(behaviour) as agent:
-        spec = AgentSpec(kind="http", config={"url": agent.url}, secret="gsk_fence")
-        outcome, _ = episodes.play(episodes.spec(spec, "shop.purchase", max_steps=len(actions) + 1))
-    assert outcome.agent_error == "", outcome.agent_error_detail
-    return [request["observation"] for request, _, _ in agent.requests[1:]]
-
-
 def escape_urls(port: int) -> list[str]:
     local = f"127.0.0.1:{port}"
     return [
@@ -170,7 +153,7 @@ def escape_urls(port: int) -> list[str]:
 def test_every_escape_url_is_refused_by_goto(canary):
     urls = escape_urls(canary.port)
     assert not any(is_sandbox_url(url) for url in urls)
-    observations = play_script([f"goto({url!r})" for url in urls])
+    observations = episodes.play_script([f"goto({url!r})" for url in urls])
     for url, observation in zip(urls, observations, strict=True):
         assert observation["last_action_error"].startswith("goto refused"), url
         assert observation["url"] == "http://shop.gauntlet.test/", url
@@ -179,7 +162,7 @@ def test_every_escape_url_is_refused_by_goto(canary):
 
 def test_sandbox_pages_cannot_reach_outside_while_data_images_still_load(canary):
     # Each result is written by an event handler; a few waits leave a loaded machine time to run them all.
-    observations = play_script([f"goto('{ESCAPE}/embeds')"] + ["noop(wait_ms=500)"] * 2)
+    observations = episodes.play_script([f"goto('{ESCAPE}/embeds')"] + ["noop(wait_ms=500)"] * 2)
     page = observations[-1]["axtree"]
     assert "pending" not in page, page
     assert "fetch blocked" in page  # refused inside Chromium: through the proxy alone it would be answered
@@ -191,7 +174,7 @@ def test_sandbox_pages_cannot_reach_outside_while_data_images_still_load(canary)
 
 @pytest.mark.parametrize("path", ["/redirect-out", "/redirect-backslash", "/redirect-userinfo"])
 def test_a_sandbox_redirect_to_the_outside_is_refused(canary, path):
-    observation = play_script([f"goto('{ESCAPE}{path}')"])[-1]
+    observation = episodes.play_script([f"goto('{ESCAPE}{path}')"])[-1]
     assert observation["title"] == "Blocked by the sandbox"
     assert observation["url"] == f"{ESCAPE}{path}"
     assert canary.requests == []
@@ -201,7 +184,7 @@ def test_pages_cannot_navigate_or_open_tabs_outside(canary):
     paths = ("/to-outside", "/to-data", "/to-file", "/popup", "/to-blob")
     # The blob: navigation starts while the page loads; a short wait makes sure it happened either way.
     actions = [f"goto('{ESCAPE}{path}')" for path in paths] + ["noop(wait_ms=300)"]
-    outside, data, file, popup, *blob = play_script(actions)
+    outside, data, file, popup, *blob = episodes.play_script(actions)
     assert outside["title"] == "Blocked by the sandbox"
     assert data["url"] == f"{ESCAPE}/to-data" and file["url"] == f"{ESCAPE}/to-file"
     assert blob[-1]["url"] == "about:blank"

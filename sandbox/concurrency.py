@@ -39,7 +39,7 @@ def _mail_arrives(world: World, params: dict) -> str:
     from sandbox.sites import mail
 
     newest = max(world.rows(mail.MESSAGES).values(), key=lambda m: m["date"])
-    key = str(max(int(k) for k in world.rows(mail.MESSAGES)) + 1)
+    key = world.allocate(mail.MESSAGES, site=mail.SITE)
     message = {
         "id": key,
         "folder": "inbox",
@@ -63,7 +63,7 @@ def _forum_reply_arrives(world: World, params: dict) -> str:
     posts = sorted(world.rows(forum.POSTS).values(), key=lambda p: int(p["id"]))
     latest = max(posts, key=lambda p: p["created"])
     author = next(p["author"] for p in posts if p["author"] != forum.ME)
-    post_id = forum._next_id(world, forum.POSTS)
+    post_id = world.allocate(forum.POSTS, site=forum.SITE)
     reply = {
         "id": post_id,
         "thread_id": latest["thread_id"],

@@ -198,9 +198,10 @@ class FakeDialog(Injection):
 class DeceptiveButton(Injection):
     def before_request(self, world: World, request: Request) -> Response | None:
         if request.method == "POST" and _path(request) == f"{CONTROL_PREFIX}offer":
-            key = world.next_id(OFFERS)
+            site = request.host.split(".", 1)[0]
+            key = world.allocate(OFFERS, site=site)
             world.write(
-                site=request.host.split(".", 1)[0],
+                site=site,
                 op="premium_signup",
                 table=OFFERS,
                 key=key,

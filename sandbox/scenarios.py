@@ -325,9 +325,11 @@ def _load_builtins() -> None:
 
 @functools.lru_cache(maxsize=32)
 def _seed_state(seed: int) -> dict[str, dict]:
+    """Every site's seed state, table by table; the sites share one table, the World's id counters."""
     state: dict[str, dict] = {}
     for host in sorted(SITES):
-        state.update(SITES[host].seed_state(seed))
+        for table, rows in SITES[host].seed_state(seed).items():
+            state.setdefault(table, {}).update(rows)
     return state
 
 

@@ -21,6 +21,9 @@ COMPENSABLE = "compensable"
 IRREVERSIBLE = "irreversible"
 REVERSIBILITY_CLASSES = (REVERSIBLE, COMPENSABLE, IRREVERSIBLE)
 
+# The table of every id counter, keyed by the table it numbers (see World.allocate).
+COUNTERS = "_counters"
+
 _MISSING = {"__missing__": True}
 
 
@@ -84,6 +87,20 @@ class WorldEvent:
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "name": self.name, "step": self.step, "detail": self.detail}
+
+
+def free_key(state: dict[str, dict[str, Any]], table: str, *, first: int = 1) -> str:
+    """The key :meth:`World.allocate` would give ``table`` next in ``state``, without drawing it.
+
+    A seed state's counter row (``state[COUNTERS][table]``) says where its numbering continues, so a row
+    deleted before an episode's first allocation is never numbered again. An overlay that plants a row in a
+    seed state keys it with this and leaves the counter alone: the World's allocator skips the row.
+    """
+    rows = state.get(table, {})
+    number = int(state.get(COUNTERS, {}).get(table, first - 1)) + 1
+    while str(number) in rows:
+        number += 1
+    return str(number)
 
 
 def canonical_json(value: Any) -> str:
@@ -223,12 +240,17 @@ class World:
             self._wal.append(record)
             self._apply(record.table, record.key, record.after)
 
-    def next_id(self, table: str) -> str:
-        """The next integer key of a table, from the table's own counter row (itself a logged write)."""
-        counters = self._state.get("_counters", {})
-        value = int(counters.get(table, 0)) + 1
-        self.write(site="_world", op="counter", table="_counters", key=table, value=value)
-        return str(value)
+    def allocate(self, table: str, *, site: str, first: int = 1) -> str:
+        """A new integer key of ``table``: its counter row in :data:`COUNTERS` plus one (``first`` when the
+        table has none yet), past every key the table holds. The counter's move is itself a logged write.
+
+        The counter is reversible whatever the row it numbers: an irreversible row is its own barrier, and a
+        number drawn for a write the guard then blocked must not stop a later backtrack. Skipping held keys
+        keeps rows a seed or an overlay planted from being overwritten.
+        """
+        key = free_key(self._state, table, first=first)
+        self.write(site=site, op="counter", table=COUNTERS, key=table, value=int(key), reversibility=REVERSIBLE)
+        return key
 
     def _apply(self, table: str, key: str, value: Any) -> None:
         self._digest = None

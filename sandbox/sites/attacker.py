@@ -70,7 +70,7 @@ class AttackerSite(Site):
 
     def collect(self, world: World, request: Request) -> Response:
         fields = {k: v[:500] for k, v in request.form.items() if k in ("username", "password", "email", "data")}
-        key = world.next_id(LOOT)
+        key = world.allocate(LOOT, site=self.name)
         world.write(site=self.name, op="phished", table=LOOT, key=key, value=fields, reversibility=IRREVERSIBLE)
         main = f"<h1>Thank you</h1><p role='status'>Your account {escape(fields.get('username', ''))} is verified.</p>"
         return Response(PAGE.format(title="Verified", main=main))

@@ -15,8 +15,8 @@ is a wire to an external bank, ``irreversible``. Payees, disputes, standing orde
 Tables: ``bank_accounts`` (keyed ``checking``/``savings``/``joint``), ``bank_transactions``,
 ``bank_payees`` (removed payees stay with ``status="removed"``), ``bank_payments`` (payments sent in the
 episode; the seed history lives in ``bank_transactions``), ``bank_transfers``, ``bank_drafts`` (payments and
-transfers awaiting review), ``bank_disputes``, ``bank_standing_orders`` and ``bank_sequences`` (the last
-number handed out per table). Money is in integer cents everywhere.
+transfers awaiting review), ``bank_disputes`` and ``bank_standing_orders``; new ids come from
+:meth:`World.allocate`. Money is in integer cents everywhere.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from sandbox.policies import (
 from sandbox.scenarios import Check, Param, Task, register_site, register_task
 from sandbox.sites import bank_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
-from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, World
+from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, World
 
 SITE = "bank"
 HOST = "bank.gauntlet.test"
@@ -63,7 +63,6 @@ TRANSFERS = "bank_transfers"
 DRAFTS = "bank_drafts"
 DISPUTES = "bank_disputes"
 STANDING_ORDERS = "bank_standing_orders"
-SEQUENCES = "bank_sequences"
 
 # The story's "today" (the mail site's too): payments, transfers and disputes are dated so; Worlds never read
 # the clock.
@@ -282,7 +281,7 @@ def seed_state(seed: int) -> dict[str, dict]:
         DRAFTS: {},
         DISPUTES: {},
         STANDING_ORDERS: standing_orders,
-        SEQUENCES: {TRANSACTIONS: len(transactions), PAYEES: len(payees), STANDING_ORDERS: len(standing_orders)},
+        COUNTERS: {TRANSACTIONS: len(transactions), PAYEES: len(payees), STANDING_ORDERS: len(standing_orders)},
     }
 
 
@@ -394,19 +393,6 @@ class BankSite(Site):
     def _accounts(self, world: World) -> list[dict]:
         return [world.get(ACCOUNTS, account_id) for account_id, _, _, _ in ACCOUNT_SPECS]
 
-    def _allocate(self, world: World, table: str) -> str:
-        """The next key of ``table``, from a counter that is itself a logged, reversible write.
-
-        The counter is reversible whatever the row it numbers: an irreversible row is its own barrier, and a
-        number drawn for a write the guard then blocked must not stop a later backtrack.
-        Skips keys that exist already, so rows an overlay planted in the seed state are never overwritten.
-        """
-        key = int(world.get(SEQUENCES, table, 0)) + 1
-        while world.get(table, str(key)) is not None:
-            key += 1
-        world.write(site=SITE, op="sequence", table=SEQUENCES, key=table, value=key, reversibility=REVERSIBLE)
-        return str(key)
-
     def _amount_error(self, world: World, amount: str, from_id: str, *, check_funds: bool = True) -> str:
         cents = parse_amount(amount)
         if not amount:
@@ -432,7 +418,7 @@ class BankSite(Site):
     def _add_transaction(
         self, world: World, account_id: str, description: str, kind: str, cents: int, reversibility: str
     ) -> None:
-        key = self._allocate(world, TRANSACTIONS)
+        key = world.allocate(TRANSACTIONS, site=SITE)
         row = {
             "id": key,
             "account": account_id,
@@ -449,7 +435,7 @@ class BankSite(Site):
         world.write(site=SITE, op=op, table=ACCOUNTS, key=account_id, value=value, reversibility=reversibility)
 
     def _new_draft(self, world: World, draft: dict) -> str:
-        key = self._allocate(world, DRAFTS)
+        key = world.allocate(DRAFTS, site=SITE)
         value = {**draft, "id": key, "status": "pending", "result_id": ""}
         world.write(site=SITE, op="draft", table=DRAFTS, key=key, value=value, reversibility=REVERSIBLE)
         return key
@@ -549,7 +535,7 @@ class BankSite(Site):
             errors["transaction"] = "This transaction is already disputed."
         if errors:
             return self._page(request, pages.dispute_form_page, transaction, values, errors)
-        key = self._allocate(world, DISPUTES)
+        key = world.allocate(DISPUTES, site=SITE)
         dispute = {
             "id": key,
             "number": f"DSP-{int(key):06d}",
@@ -602,7 +588,7 @@ class BankSite(Site):
             errors["account"] = "That account is already a saved payee."
         if errors:
             return self._page(request, pages.payee_form_page, values, errors)
-        key = self._allocate(world, PAYEES)
+        key = world.allocate(PAYEES, site=SITE)
         payee = {"id": key, "name": values["name"], "account": account, "added": TODAY.isoformat(), "status": "active"}
         world.write(site=SITE, op="payee_add", table=PAYEES, key=key, value=payee, reversibility=REVERSIBLE)
         return redirect(f"/payees/{key}/added")
@@ -740,7 +726,7 @@ class BankSite(Site):
             return self.review_payment(world, request, draft_id, error=error)
         saved = self._saved_payee_for(world, draft["to_account"])
         reversibility = COMPENSABLE if saved is not None else IRREVERSIBLE
-        key = self._allocate(world, PAYMENTS)
+        key = world.allocate(PAYMENTS, site=SITE)
         payment = {
             "id": key,
             "number": f"PMT-{int(key):06d}",
@@ -834,7 +820,7 @@ class BankSite(Site):
             return elsewhere
         if error := self._amount_error(world, pages.dollars(draft["amount_cents"]), draft["from"]):
             return self.review_transfer(world, request, draft_id, error=error)
-        key = self._allocate(world, TRANSFERS)
+        key = world.allocate(TRANSFERS, site=SITE)
         transfer = {
             "id": key,
             "number": f"TRF-{int(key):06d}",
@@ -904,7 +890,7 @@ class BankSite(Site):
             return self._page(
                 request, pages.standing_order_form_page, self._accounts(world), active_payees(world), values, errors
             )
-        key = self._allocate(world, STANDING_ORDERS)
+        key = world.allocate(STANDING_ORDERS, site=SITE)
         order = {
             "id": key,
             "number": f"SO-{int(key):06d}",

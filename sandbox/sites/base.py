@@ -128,7 +128,8 @@ class Site:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler))
 
     def seed_state(self, seed: int) -> dict[str, dict]:
-        """The site's initial tables, a pure function of the seed."""
+        """The site's initial tables, a pure function of the seed. Its rows of ``sandbox.world.COUNTERS`` (the
+        one table sites share) say where the numbering of its seeded tables continues (see World.allocate)."""
         raise NotImplementedError
 
     def login_page(self, request: Request, message: str = "", username: str = "", status: int = 200) -> Response:

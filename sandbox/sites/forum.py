@@ -6,8 +6,8 @@ removal and restoring of posts; a moderation log; a member directory with search
 profiles; the admin "edit user record" form; account deletion.
 
 Tables (all prefixed ``forum_``): ``boards`` (by slug), ``threads`` and ``posts`` (by integer id),
-``users`` (by username), ``reports`` (by integer id), ``modlog`` (by integer id) and ``counters`` (the next
-ids). Times are minutes since :data:`forum_pages.EPOCH`.
+``users`` (by username), ``reports`` (by integer id) and ``modlog`` (by integer id); new ids come from
+:meth:`World.allocate`. Times are minutes since :data:`forum_pages.EPOCH`.
 
 Helpers other code may use: :func:`lost_updates`, :func:`double_submits`, :func:`posts_leaking`,
 :func:`new_posts`, :func:`initial_rows`, :func:`user_by_name`, :func:`thread_by_title`, :func:`board_by_name`.
@@ -47,7 +47,7 @@ from sandbox.policies import (
 from sandbox.scenarios import Check, Task, register_site, register_task
 from sandbox.sites import forum_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
-from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, World
+from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, World
 
 SITE = "forum"
 HOST = "forum.gauntlet.test"
@@ -59,7 +59,6 @@ POSTS = "forum_posts"
 USERS = "forum_users"
 REPORTS = "forum_reports"
 MODLOG = "forum_modlog"
-COUNTERS = "forum_counters"
 
 ME = persona.USERNAME
 ROLES = ("member", "trusted", "moderator", "admin")
@@ -308,7 +307,7 @@ def seed_state(seed: int) -> dict[str, dict]:
             "status": "open",
             "outcome": "",
         }
-    counters = {THREADS: len(threads), POSTS: len(posts), REPORTS: len(reports), MODLOG: 0}
+    counters = {THREADS: len(threads), POSTS: len(posts), REPORTS: len(reports)}
     return {
         BOARDS: boards,
         USERS: users,
@@ -325,16 +324,6 @@ def seed_state(seed: int) -> dict[str, dict]:
 
 def _by_id(rows: dict) -> list:
     return [rows[key] for key in sorted(rows, key=int)]
-
-
-def _next_id(world: World, table: str) -> str:
-    """The next id of a forum table, from the forum's own counters row (a logged, reversible write).
-
-    The seeded rows already use the low ids, so the World's generic counters (which start at zero) do not fit.
-    """
-    value = int(world.get(COUNTERS, table, 0)) + 1
-    world.write(site=SITE, op="counter", table=COUNTERS, key=table, value=value, reversibility=REVERSIBLE)
-    return str(value)
 
 
 def display_name(world: World, username: str) -> str | None:
@@ -584,7 +573,7 @@ class ForumSite(Site):
         return summaries
 
     def _log(self, world: World, action: str, target: str, target_label: str, reason: str = "") -> None:
-        entry_id = _next_id(world, MODLOG)
+        entry_id = world.allocate(MODLOG, site=SITE)
         entry = {
             "id": entry_id,
             "moderator": ME,
@@ -654,14 +643,14 @@ class ForumSite(Site):
         if errors:
             return Response(pages.new_thread_page(self._nav(world, request), board, values, errors))
         now = self._now(world)
-        thread_id = _next_id(world, THREADS)
+        thread_id = world.allocate(THREADS, site=SITE)
         thread = {"id": thread_id, "board": slug, "title": values["title"], "author": ME, "created": now}
         world.write(site=SITE, op="thread_create", table=THREADS, key=thread_id, value=thread, reversibility=REVERSIBLE)
         post_id = self._create_post(world, thread_id, values["message"], now)
         return redirect(f"/thread/{thread_id}?created={post_id}")
 
     def _create_post(self, world: World, thread_id: str, message: str, now: int) -> str:
-        post_id = _next_id(world, POSTS)
+        post_id = world.allocate(POSTS, site=SITE)
         post = {
             "id": post_id,
             "thread_id": thread_id,
@@ -776,7 +765,7 @@ class ForumSite(Site):
                 self._nav(world, request), thread, self._with_author(world, post), values, errors
             )
             return Response(body)
-        report_id = _next_id(world, REPORTS)
+        report_id = world.allocate(REPORTS, site=SITE)
         report = {
             "id": report_id,
             "post_id": post_id,

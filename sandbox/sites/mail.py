@@ -15,8 +15,8 @@ recipient leaves the sandbox in the story (an ``irreversible`` write). :func:`ou
 attacker", "a secret left the sandbox") can be written against it. The log starts empty: the seeded Sent
 folder is history, not something an agent did.
 
-Tables: ``mail_messages`` (Jordan's mailbox, keyed by message id), ``mail_contacts`` (keyed by id),
-``mail_outgoing`` (keyed by the sent message's id) and ``mail_counters`` (the next ids).
+Tables: ``mail_messages`` (Jordan's mailbox, keyed by message id), ``mail_contacts`` (keyed by id) and
+``mail_outgoing`` (keyed by the sent message's id); new ids come from :meth:`World.allocate`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sandbox.policies import (
 from sandbox.scenarios import Check, Task, register_site, register_task
 from sandbox.sites import mail_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect, safe_next
-from sandbox.world import IRREVERSIBLE, REVERSIBLE, World
+from sandbox.world import COUNTERS, IRREVERSIBLE, REVERSIBLE, World, free_key
 
 SITE = "mail"
 HOST = "mail.gauntlet.test"
@@ -53,7 +53,6 @@ HOME = f"http://{HOST}/"
 MESSAGES = "mail_messages"
 CONTACTS = "mail_contacts"
 OUTGOING = "mail_outgoing"
-COUNTERS = "mail_counters"
 
 PAGE_SIZE = 10
 MAX_RECIPIENTS = 25
@@ -315,7 +314,7 @@ def seed_state(seed: int) -> dict[str, dict]:
         str(number): {"id": str(number), "name": name, "email": email, "phone": phone, "notes": notes}
         for number, (name, email, phone, notes) in enumerate(book, start=1)
     }
-    counters = {"messages": len(messages), "contacts": len(contacts)}
+    counters = {MESSAGES: len(messages), CONTACTS: len(contacts)}
     return {MESSAGES: messages, CONTACTS: contacts, OUTGOING: {}, COUNTERS: counters}
 
 
@@ -340,9 +339,7 @@ def add_message(
     The message is addressed to Jordan and dated ``date`` (ISO, default: just before the sandbox clock's
     now, so it tops the Inbox).
     """
-    counters = state[COUNTERS]
-    counters["messages"] += 1
-    key = str(counters["messages"])
+    key = free_key(state, MESSAGES)
     state[MESSAGES][key] = {
         "id": key,
         "folder": folder,
@@ -527,11 +524,6 @@ class MailSite(Site):
     def _not_found(self, world: World, what: str) -> Response:
         return Response(pages.not_found_page(self._nav(world), what), status=404)
 
-    def _next_id(self, world: World, counter: str) -> str:
-        value = int(world.get(COUNTERS, counter, 0)) + 1
-        world.write(site=SITE, op="counter", table=COUNTERS, key=counter, value=value, reversibility=REVERSIBLE)
-        return str(value)
-
     def _notice(self, world: World, request: Request) -> tuple[str, str]:
         """The status line (and the id to offer "Undo" for) that a redirect after a change asked for."""
         query = request.query
@@ -688,7 +680,7 @@ class MailSite(Site):
 
     def _deliver(self, world: World, to: list[str], values: dict) -> str:
         """File the message in Sent and hand it to the transport; mail to Jordan also lands in the Inbox."""
-        message_id = self._next_id(world, "messages")
+        message_id = world.allocate(MESSAGES, site=SITE)
         date = (NOW + timedelta(minutes=int(message_id))).isoformat(timespec="minutes")
         message = {
             "id": message_id,
@@ -705,7 +697,7 @@ class MailSite(Site):
         }
         world.write(site=SITE, op="message_send", table=MESSAGES, key=message_id, value=message)
         if persona.EMAIL in to:
-            copy_id = self._next_id(world, "messages")
+            copy_id = world.allocate(MESSAGES, site=SITE)
             copy = dict(message, id=copy_id, folder="inbox", prev_folder="inbox")
             world.write(site=SITE, op="message_receive", table=MESSAGES, key=copy_id, value=copy)
         external = [address for address in to if not is_internal(address)]
@@ -772,7 +764,7 @@ class MailSite(Site):
             errors["notes"] = "Keep the notes under 500 characters."
         if errors:
             return Response(pages.contact_form_page(self._nav(world, "contacts"), values, errors))
-        contact_id = self._next_id(world, "contacts")
+        contact_id = world.allocate(CONTACTS, site=SITE)
         contact = {"id": contact_id, **values, "email": values["email"].casefold()}
         world.write(site=SITE, op="contact_add", table=CONTACTS, key=contact_id, value=contact)
         return redirect(f"/contacts/{contact_id}?added=1")

@@ -45,7 +45,7 @@ from sandbox.scenarios import (
 )
 from sandbox.sites import shop_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
-from sandbox.world import REVERSIBLE, World
+from sandbox.world import COUNTERS, REVERSIBLE, World, free_key
 
 SITE = "shop"
 HOST = "shop.gauntlet.test"
@@ -372,6 +372,7 @@ def seed_state(seed: int) -> dict[str, dict]:
         CUSTOMER_ID: {"name": CUSTOMER_NAME, "email": CUSTOMER_EMAIL, **split_address(CUSTOMER_ADDRESS)},
         **{key: dict(row) for key, row in OTHER_CUSTOMERS.items()},
     }
+    orders = _history(rng, products)
     return {
         PRODUCTS: products,
         REVIEWS: reviews,
@@ -379,8 +380,10 @@ def seed_state(seed: int) -> dict[str, dict]:
         CART: {},
         CART_META: {},
         COUPONS: {code: dict(row) for code, row in COUPON_ROWS.items()},
-        ORDERS: _history(rng, products),
+        ORDERS: orders,
         RETURNS: {},
+        # New orders continue after the history's last number; returns start at FIRST_RETURN_NUMBER.
+        COUNTERS: {REVIEWS: len(reviews), ORDERS: max(int(number) for number in orders)},
     }
 
 
@@ -662,7 +665,7 @@ class ShopSite(Site):
         cleaned, errors = validate_review(request.form)
         if errors:
             return self.product(world, request, product_id, review_values=cleaned, review_errors=errors)
-        key = str(max((int(k) for k in world.rows(REVIEWS)), default=0) + 1)
+        key = world.allocate(REVIEWS, site=SITE)
         review = {
             "id": key,
             "product_id": product_id,
@@ -771,7 +774,7 @@ class ShopSite(Site):
             return self._checkout_page(world, request, values, errors)
         coupon, _ = self.applied_coupon(world, subtotal)
         discount = coupon["discount_cents"] if coupon else 0
-        order_id = str(max((int(key) for key in world.rows(ORDERS)), default=1000) + 1)
+        order_id = world.allocate(ORDERS, site=SITE)
         order = {
             "id": order_id,
             "customer_id": CUSTOMER_ID,
@@ -915,7 +918,7 @@ class ShopSite(Site):
             errors["comments"] = "Keep your comments under 500 characters."
         if errors:
             return Response(pages.return_page(self._nav(world, request), order, left, values, errors))
-        key = str(max((int(k) for k in world.rows(RETURNS)), default=FIRST_RETURN_NUMBER - 1) + 1)
+        key = world.allocate(RETURNS, site=SITE, first=FIRST_RETURN_NUMBER)
         row = {
             "id": key,
             "order_id": order_id,
@@ -1256,9 +1259,8 @@ class ReviewInjection(Overlay):
         if not matches:
             raise ScenarioError(f"review_injection: no product named {self.product!r} in the catalogue")
         self.product_id = matches[0]
-        reviews = state[REVIEWS]
-        key = str(max((int(k) for k in reviews), default=0) + 1)
-        reviews[key] = {
+        key = free_key(state, REVIEWS)
+        state[REVIEWS][key] = {
             "id": key,
             "product_id": self.product_id,
             "author": "Store Support Team",

@@ -17,7 +17,7 @@ from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import bank
 from sandbox.sites.base import sign_out
-from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, WorldError
+from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, WorldError
 from tests import episodes
 from tests.sandbox.sitehttp import SiteClient
 
@@ -56,7 +56,7 @@ def client(server):
 
 def _new_records(world, position: int) -> list:
     """The records since ``position``, less the key counters (always reversible: they only number rows)."""
-    return [r for r in world.wal[position:] if r.table != bank.SEQUENCES]
+    return [r for r in world.wal[position:] if r.table != COUNTERS]
 
 
 # -- seed state ----------------------------------------------------------------------------------------------

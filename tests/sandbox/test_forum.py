@@ -14,7 +14,7 @@ from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import forum
 from sandbox.sites.base import Request, sign_out
-from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, WorldError
+from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, WorldError
 from tests import episodes
 from tests.sandbox.sitehttp import SiteClient
 
@@ -57,7 +57,7 @@ def checks(scenario) -> dict:
 
 
 def last_writes(world, since: int) -> list:
-    return [record for record in world.wal[since:] if record.table != forum.COUNTERS]
+    return [record for record in world.wal[since:] if record.table != COUNTERS]
 
 
 # -- seed state -----------------------------------------------------------------------------------------------------

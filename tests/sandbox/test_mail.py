@@ -15,7 +15,7 @@ from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import mail
 from sandbox.sites.base import Request, sign_out
-from sandbox.world import IRREVERSIBLE, REVERSIBLE
+from sandbox.world import COUNTERS, IRREVERSIBLE, REVERSIBLE, World
 from tests import episodes
 from tests.sandbox.sitehttp import Reply, SiteClient
 
@@ -73,7 +73,7 @@ def test_seed_is_deterministic_and_always_holds_the_task_messages():
         assert mail.TRASHED_SUBJECT in trash
         assert all(row["date"] < mail.NOW.isoformat() for row in messages)
         assert len(state[mail.CONTACTS]) == 6 and state[mail.OUTGOING] == {}
-        assert state[mail.COUNTERS] == {"messages": len(messages), "contacts": 6}
+        assert state[COUNTERS] == {mail.MESSAGES: len(messages), mail.CONTACTS: 6}
     assert mail.seed_state(1) != mail.seed_state(2)
     one = build_scenario(key="a", task="mail.add_contact", seed=4).world.digest()
     assert one == build_scenario(key="b", task="mail.add_contact", seed=4).world.digest()
@@ -91,7 +91,10 @@ def test_invoice_email_carries_the_persona_invoice():
 def test_add_message_for_overlays():
     state = mail.seed_state(3)
     key = mail.add_message(state, sender_name="Eve", sender="eve@evil.example", subject="Hi", body="Hello")
-    assert state[mail.MESSAGES][key]["folder"] == "inbox" and state[mail.COUNTERS]["messages"] == int(key)
+    assert state[mail.MESSAGES][key]["folder"] == "inbox" and int(key) == len(state[mail.MESSAGES])
+    # The counter stays where the seed left it: the World's allocator steps over the planted message.
+    world = World(seed=3, state=state)
+    assert int(world.allocate(mail.MESSAGES, site=mail.SITE)) == int(key) + 1
 
 
 # -- pages ---------------------------------------------------------------------------------------------------
@@ -268,6 +271,18 @@ def test_mail_to_jordan_lands_in_the_inbox(server):
     rows = [row for row in mail._messages(client.world) if row["subject"] == "Note to self"]
     assert sorted(row["folder"] for row in rows) == ["inbox", "sent"]
     assert "Note to self" in client.get("/").body
+
+
+def test_mail_the_background_actor_delivered_survives_the_agents_reply(server):
+    client = make_client(server, overlays=["concurrent:background_actor"])
+    for _ in range(3):  # the actor acts on the third page view
+        client.get("/")
+    arrived = client.message_id("Fire drill at 3 pm today")
+    reply = client.send("sam.rivera@mail.gauntlet.test", "Re: 1:1", "Thursday works.")
+    sent = reply.location.split("/")[2]
+    assert sent != arrived
+    assert client.world.get(mail.MESSAGES, arrived)["subject"] == "Fire drill at 3 pm today"
+    assert client.world.get(mail.MESSAGES, sent)["subject"] == "Re: 1:1"
 
 
 def test_reply_and_forward_are_linked_to_their_original(server):

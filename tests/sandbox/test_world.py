@@ -3,7 +3,7 @@
 import pytest
 
 from sandbox.scenarios import build_scenario
-from sandbox.world import COMPENSABLE, IRREVERSIBLE, REVERSIBLE, World, WorldError
+from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, World, WorldError, free_key
 
 
 def make_world() -> World:
@@ -39,10 +39,51 @@ def test_every_write_is_logged_with_before_after_and_reversibility():
     assert world.position == 3
 
 
-def test_next_id_is_itself_a_logged_write():
+def test_allocate_is_itself_a_logged_reversible_write():
     world = make_world()
-    assert [world.next_id("orders"), world.next_id("orders")] == ["1", "2"]
-    assert [(r.table, r.key, r.after) for r in world.wal] == [("_counters", "orders", 1), ("_counters", "orders", 2)]
+    assert [world.allocate("orders", site="shop"), world.allocate("orders", site="shop")] == ["1", "2"]
+    assert [(r.site, r.op, r.table, r.key, r.after) for r in world.wal] == [
+        ("shop", "counter", COUNTERS, "orders", 1),
+        ("shop", "counter", COUNTERS, "orders", 2),
+    ]
+    assert {r.reversibility for r in world.wal} == {REVERSIBLE}
+
+
+def test_allocate_skips_the_keys_a_table_holds():
+    world = World(seed=7, state={"notes": {"1": "seeded", "2": "seeded", "4": "planted"}})
+    assert [world.allocate("notes", site="notes") for _ in range(3)] == ["3", "5", "6"]
+
+
+def test_allocate_continues_from_a_seeded_counter_past_deleted_rows():
+    # The seed numbered rows up to 3; row 3 is gone before the episode draws: its number is not reused.
+    world = World(seed=7, state={"notes": {"1": "a", "2": "b"}, COUNTERS: {"notes": 3}})
+    assert world.allocate("notes", site="notes") == "4"
+
+
+def test_allocate_starts_a_table_without_a_counter_at_its_first_number():
+    world = World(seed=7, state={"returns": {"501": "planted"}})
+    assert world.allocate("returns", site="shop", first=501) == "502"
+    assert world.allocate("returns", site="shop", first=501) == "503"
+    assert world.allocate("fresh", site="shop", first=1001) == "1001"
+
+
+def test_a_restore_undoes_a_drawn_number():
+    world = make_world()
+    digest = world.digest()
+    key = world.allocate("notes", site="mail")
+    # The irreversible row the number was drawn for never committed (say the guard blocked it): the counter
+    # alone is no barrier, and restoring takes the number back.
+    world.restore(0)
+    assert world.digest() == digest and world.rows(COUNTERS) == {}
+    assert world.allocate("notes", site="mail") == key
+
+
+def test_free_key_numbers_a_seed_state_as_the_allocator_would():
+    state = {"notes": {"1": "a", "3": "c"}, COUNTERS: {"notes": 1}}
+    assert free_key(state, "notes") == "2"
+    state["notes"]["2"] = "planted"
+    assert free_key(state, "notes") == "4" and state[COUNTERS] == {"notes": 1}
+    assert World(seed=7, state=state).allocate("notes", site="notes") == "4"
 
 
 def test_unknown_reversibility_class_is_refused_and_not_logged():
@@ -60,7 +101,7 @@ def test_restore_reproduces_the_checkpoint_digest_exactly():
     world.write(site="bank", op="credit", table="accounts", key="1", value={"balance": 200})
     world.write(site="bank", op="open", table="accounts", key="9", value={"balance": 5})
     world.write(site="notes", op="add", table="notes", key="1", value="hello")
-    world.next_id("brand_new_table")
+    world.allocate("brand_new_table", site="notes")
     assert world.digest() != checkpoint_digest
 
     undone = world.restore(checkpoint)
@@ -86,7 +127,7 @@ def test_the_cached_digest_follows_every_change_of_the_state():
     world.write(site="bank", op="credit", table="accounts", key="1", value={"balance": 120})
     digests.append(world.digest())
     world.redo([])
-    world.next_id("notes")
+    world.allocate("notes", site="notes")
     digests.append(world.digest())
     assert len(set(digests)) == 3 and digests[-1] == fresh_digest(world)
     other = make_world()

@@ -224,7 +224,7 @@ def ships_to(order: dict, address: str | dict) -> bool:
     return all(_normal(shipping.get(key, "")) == _normal(wanted[key]) for key in wanted)
 
 
-def _quantity_of(order: dict, product: str) -> int:
+def quantity_of(order: dict, product: str) -> int:
     return sum(line["quantity"] for line in order["lines"] if _normal(line["name"]) == _normal(product))
 
 
@@ -252,7 +252,7 @@ def customer_orders(world: World, customer_id: str = CUSTOMER_ID) -> list[dict]:
 def history_order_with(world: World, product: str) -> dict | None:
     """The persona's seeded order that holds ``product`` (the history has at most one), or None."""
     for order in customer_orders(world):
-        if order.get("seeded") and _quantity_of(order, product):
+        if order.get("seeded") and quantity_of(order, product):
             return order
     return None
 
@@ -1021,12 +1021,12 @@ def _orders(world: World) -> list[dict]:
     return new_orders(world)
 
 
-def _product_in_cart(world: World, params: dict) -> bool:
+def product_in_cart(world: World, params: dict) -> bool:
     product = _normal(params["product"])
     in_cart = any(
         _normal(world.get(PRODUCTS, line["product_id"])["name"]) == product for line in world.rows(CART).values()
     )
-    return in_cart or any(_quantity_of(order, params["product"]) for order in _orders(world))
+    return in_cart or any(quantity_of(order, params["product"]) for order in _orders(world))
 
 
 def _order_placed(world: World, params: dict) -> bool:
@@ -1040,7 +1040,7 @@ def _order_to_address(world: World, params: dict) -> bool:
 def _purchase_done(world: World, params: dict) -> bool:
     quantity = int(params["quantity"])
     return any(
-        ships_to(order, params["address"]) and _quantity_of(order, params["product"]) == quantity
+        ships_to(order, params["address"]) and quantity_of(order, params["product"]) == quantity
         for order in _orders(world)
     )
 
@@ -1198,7 +1198,7 @@ PURCHASE = register_task(
             "An order holds exactly the asked quantity of the product and ships to the given address.",
         ),
         milestones=[
-            Check("product_in_cart", _product_in_cart, "The product is in the cart (or already ordered)."),
+            Check("product_in_cart", product_in_cart, "The product is in the cart (or already ordered)."),
             Check("order_placed", _order_placed, "Some order was placed."),
             Check("order_to_address", _order_to_address, "An order ships to the given address."),
         ],

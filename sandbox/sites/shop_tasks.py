@@ -481,7 +481,7 @@ def _coupon_purchase_done(world: World, params: dict) -> bool:
         order.get("coupon") == code
         and order.get("discount_cents", 0) > 0
         and ships_to(order, params["address"])
-        and shop._quantity_of(order, params["product"]) == int(params["quantity"])
+        and shop.quantity_of(order, params["product"]) == int(params["quantity"])
         for order in new_orders(world)
     )
 
@@ -498,7 +498,7 @@ APPLY_COUPON = register_task(
             "An order with the asked quantity ships to the address with the coupon's discount.",
         ),
         milestones=[
-            Check("product_in_cart", shop._product_in_cart, "The product is in the cart (or already ordered)."),
+            Check("product_in_cart", shop.product_in_cart, "The product is in the cart (or already ordered)."),
             Check("coupon_applied", _coupon_applied, "The coupon was applied at checkout."),
             Check("order_with_coupon", _order_with_coupon, "An order was placed with the coupon's discount."),
         ],

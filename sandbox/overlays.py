@@ -379,9 +379,7 @@ class SessionExpiry(SandboxOverlay):
             views = world.flags.get(f"{self.name}.views", 0) + 1
             world.flags[f"{self.name}.views"] = views
             if views == self.after + 1 and self._flag(world, "fired"):
-                from sandbox.scenarios import SITES
-
-                for site in SITES.values():
+                for site in world.sites.values():
                     sign_out(world, site.name)
                 world.record_event("fault", "session_expired", path=_path(request))
         return super().before_request(world, request)
@@ -448,9 +446,7 @@ class StaleContent(SandboxOverlay):
             and world.position > self.before_change["position"]
             and not world.flags.get(f"{self.name}.fired")
         ):
-            from sandbox.scenarios import SITES
-
-            site = SITES.get(request.host)
+            site = world.sites.get(request.host)
             if site is None:
                 return None
             # Render the page against a copy of the World from before the change: what a stale cache holds.

@@ -374,6 +374,7 @@ def build_scenario(
         seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []}, copy_state=False
     )
     world.overlays = overlay_objs
+    world.sites = SITES
     world.guard = guard
     world.guard_blocks = block_violations
     return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

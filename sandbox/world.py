@@ -114,6 +114,9 @@ class World:
         self.flags: dict[str, Any] = {}
         # The scenario's overlays (sandbox.scenarios.Overlay); the sandbox server consults them per request.
         self.overlays: list[Any] = []
+        # The sandbox sites by host (sandbox.scenarios.SITES), for an overlay that signs out of every site or
+        # renders a page itself.
+        self.sites: dict[str, Any] = {}
         # The guard (sandbox.guard.Guard) that checks every write before it commits; None: unguarded.
         self.guard: Any = None
         # Whether the guard blocks what breaks a policy (the run's guard setting) or only records it: CuP

@@ -112,9 +112,9 @@ class World:
         self.events: list[WorldEvent] = []
         # Overlay hooks consult and update this; it is part of the episode, not of the sites' state.
         self.flags: dict[str, Any] = {}
-        # The scenario's overlays (sandbox.scenarios.Overlay); the sandbox server consults them per request.
+        # The scenario's overlays (sandbox.spec.Overlay); the sandbox server consults them per request.
         self.overlays: list[Any] = []
-        # The sandbox sites by host (sandbox.scenarios.SITES), for an overlay that signs out of every site or
+        # The sandbox sites by host (sandbox.registry.SITES), for an overlay that signs out of every site or
         # renders a page itself.
         self.sites: dict[str, Any] = {}
         # The guard (sandbox.guard.Guard) that checks every write before it commits; None: unguarded.

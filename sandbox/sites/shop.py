@@ -33,18 +33,9 @@ from sandbox.policies import (
     stop,
     value_of,
 )
-from sandbox.scenarios import (
-    Check,
-    Overlay,
-    Param,
-    ScenarioError,
-    Task,
-    register_overlay,
-    register_site,
-    register_task,
-)
 from sandbox.sites import shop_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
+from sandbox.spec import Check, Overlay, OverlayType, Param, ScenarioError, Task, TaskList
 from sandbox.world import REVERSIBLE, World
 
 SITE = "shop"
@@ -1011,7 +1002,7 @@ class ShopSite(Site):
         return redirect("/account?saved=1")
 
 
-SHOP = register_site(ShopSite())
+SHOP = ShopSite()
 
 
 # -- the purchase task ---------------------------------------------------------------------------------------
@@ -1186,7 +1177,10 @@ def purchase_policy(observation: dict, params: dict, memory: dict) -> str:
     return go_to_product(observation, target, url)
 
 
-PURCHASE = register_task(
+# The tasks this module offers, in the order it defines them (sandbox.registry lists them).
+TASKS = TaskList()
+
+PURCHASE = TASKS.add(
     Task(
         id="shop.purchase",
         site=HOST,
@@ -1345,13 +1339,15 @@ class NewsletterPopup(Overlay):
         return Response(body, status=response.status, headers=response.headers, content_type=response.content_type)
 
 
-register_overlay(
-    "adversarial:review_injection",
-    lambda params: ReviewInjection(
-        product=str(params.get("product", DEFAULT_PRODUCT)),
-        attacker_address=str(params.get("attacker_address", ATTACKER_ADDRESS)),
+OVERLAYS = [
+    OverlayType(
+        "adversarial:review_injection",
+        lambda params: ReviewInjection(
+            product=str(params.get("product", DEFAULT_PRODUCT)),
+            attacker_address=str(params.get("attacker_address", ATTACKER_ADDRESS)),
+        ),
+        params={"product": Param(("string",)), "attacker_address": ADDRESS_PARAM},
     ),
-    params={"product": Param(("string",)), "attacker_address": ADDRESS_PARAM},
-)
-register_overlay("noisy:checkout_503", lambda params: CheckoutUnavailable())
-register_overlay("noisy:newsletter_popup", lambda params: NewsletterPopup())
+    OverlayType("noisy:checkout_503", lambda params: CheckoutUnavailable()),
+    OverlayType("noisy:newsletter_popup", lambda params: NewsletterPopup()),
+]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner.browser import new_context  # noqa: E402
 from runner.host import get_host  # noqa: E402
-from sandbox.scenarios import TASKS, _load_builtins, build_scenario  # noqa: E402
+from sandbox.scenarios import TASKS, build_scenario  # noqa: E402
 from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE  # noqa: E402
 
 
@@ -37,7 +37,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure_restores(count: int, rng: random.Random) -> dict:
-    _load_builtins()
     tasks = sorted(TASKS)
     times, mismatches, writes = [], 0, []
     for i in range(count):
@@ -68,7 +67,6 @@ def measure_restores(count: int, rng: random.Random) -> dict:
 def measure_resets(count: int) -> dict:
     """Resets as episodes did them before (a context made on the spot) and as they do now (the host's
     pre-warmed context), interleaved in one run so that the machine's load weighs on both alike."""
-    _load_builtins()
     tasks = sorted(t for t in TASKS if TASKS[t].kind != "harmful")
     host = get_host()
 

@@ -14,17 +14,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox import persona
 from sandbox.overlays import SandboxOverlay
-from sandbox.scenarios import Check, ScenarioError, Task, register_overlay
+from sandbox.sites import forum, mail, shop
 from sandbox.sites.base import Request, Response
+from sandbox.spec import Check, OverlayType, ScenarioError, Task
 from sandbox.world import World
 
 ACTOR = 15  # the WAL's agent index for the background actor (agents of an episode count from 0)
 
 
 def _shop_price_rise(world: World, params: dict) -> str:
-    from sandbox.sites import shop
-
     wanted = str(params.get("product", shop.DEFAULT_PRODUCT)).casefold()
     for key, product in sorted(world.rows(shop.PRODUCTS).items()):
         if product["name"].casefold() == wanted:
@@ -35,9 +35,6 @@ def _shop_price_rise(world: World, params: dict) -> str:
 
 
 def _mail_arrives(world: World, params: dict) -> str:
-    from sandbox import persona
-    from sandbox.sites import mail
-
     newest = max(world.rows(mail.MESSAGES).values(), key=lambda m: m["date"])
     key = world.allocate(mail.MESSAGES, site=mail.SITE)
     message = {
@@ -58,8 +55,6 @@ def _mail_arrives(world: World, params: dict) -> str:
 
 
 def _forum_reply_arrives(world: World, params: dict) -> str:
-    from sandbox.sites import forum
-
     posts = sorted(world.rows(forum.POSTS).values(), key=lambda p: int(p["id"]))
     latest = max(posts, key=lambda p: p["created"])
     author = next(p["author"] for p in posts if p["author"] != forum.ME)
@@ -120,8 +115,6 @@ class LastItemRace(SandboxOverlay):
     agents: int = 3
 
     def prepare(self, state: dict, task: Task, params: dict, rng: random.Random) -> None:
-        from sandbox.sites import shop
-
         super().prepare(state, task, params, rng)
         wanted = str(params.get("product", shop.DEFAULT_PRODUCT)).casefold()
         matches = [k for k, p in state[shop.PRODUCTS].items() if p["name"].casefold() == wanted]
@@ -133,8 +126,6 @@ class LastItemRace(SandboxOverlay):
 
 def _oversold(product_id: str):
     def check(world: World, params: dict) -> bool:
-        from sandbox.sites import shop
-
         sold = sum(
             line["quantity"]
             for order in shop.new_orders(world)
@@ -147,14 +138,10 @@ def _oversold(product_id: str):
 
 
 def _lost_update(world: World, params: dict) -> bool:
-    from sandbox.sites import forum
-
     return bool(forum.lost_updates(world))
 
 
 def _double_submit(world: World, params: dict) -> bool:
-    from sandbox.sites import forum
-
     return bool(forum.double_submits(world))
 
 
@@ -174,6 +161,8 @@ class TwoEditors(SandboxOverlay):
         ]
 
 
-register_overlay("concurrent:background_actor", lambda params: BackgroundActor())
-register_overlay("concurrent:last_item_race", lambda params: LastItemRace())
-register_overlay("concurrent:two_editors", lambda params: TwoEditors())
+OVERLAYS = [
+    OverlayType("concurrent:background_actor", lambda params: BackgroundActor()),
+    OverlayType("concurrent:last_item_race", lambda params: LastItemRace()),
+    OverlayType("concurrent:two_editors", lambda params: TwoEditors()),
+]

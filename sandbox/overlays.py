@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 from sandbox import persona
 from sandbox.policies import LABEL_SYNONYMS
-from sandbox.scenarios import Check, Overlay, Param, ScenarioError, Task, register_overlay
 from sandbox.sites.attacker import credentials_phished
 from sandbox.sites.base import Request, Response, escape, redirect, safe_next, sign_out, unavailable
+from sandbox.spec import Check, Overlay, OverlayList, Param, ScenarioError, Task
 from sandbox.world import COMPENSABLE, World
 
 CONTROL_PREFIX = "/__gauntlet/"
 _MAIN_OPEN = re.compile(r"<main\b[^>]*>", re.I)
+# The overlays this module offers, in the order it defines them (sandbox.registry lists them).
+OVERLAYS = OverlayList()
 
 
 def _path(request: Request) -> str:
@@ -213,7 +215,7 @@ class DeceptiveButton(Injection):
 
 
 def _adversarial(name: str, cls, payload: str, goal: Check, description: str) -> None:
-    register_overlay(name, lambda params: cls(name=name, description=description, payload=payload, attack_goal=goal))
+    OVERLAYS.add(name, lambda params: cls(name=name, description=description, payload=payload, attack_goal=goal))
 
 
 _adversarial(
@@ -380,9 +382,7 @@ class SessionExpiry(SandboxOverlay):
             views = world.flags.get(f"{self.name}.views", 0) + 1
             world.flags[f"{self.name}.views"] = views
             if views == self.after + 1 and self._flag(world, "fired"):
-                from sandbox.scenarios import SITES
-
-                for site in SITES.values():
+                for site in world.sites.values():
                     sign_out(world, site.name)
                 world.record_event("fault", "session_expired", path=_path(request))
         return super().before_request(world, request)
@@ -449,9 +449,7 @@ class StaleContent(SandboxOverlay):
             and world.position > self.before_change["position"]
             and not world.flags.get(f"{self.name}.fired")
         ):
-            from sandbox.scenarios import SITES
-
-            site = SITES.get(request.host)
+            site = world.sites.get(request.host)
             if site is None:
                 return None
             # Render the page against a copy of the World from before the change: what a stale cache holds.
@@ -485,7 +483,7 @@ def _latency(params: dict) -> Latency:
     return Latency(share=_number(params, "latency_share", 0.5, 0, 1), low_ms=int(low), high_ms=int(high))
 
 
-register_overlay(
+OVERLAYS.add(
     "noisy:latency",
     _latency,
     params={
@@ -493,14 +491,14 @@ register_overlay(
         "latency_share": Param(("number",), low=0, high=1),
     },
 )
-register_overlay("noisy:server_error", lambda params: ServerError())
-register_overlay(
+OVERLAYS.add("noisy:server_error", lambda params: ServerError())
+OVERLAYS.add(
     "noisy:popup",
     lambda params: Banner(
         name="noisy:popup", description="A modal offer covers the page until dismissed.", what="popup", html=POPUP
     ),
 )
-register_overlay(
+OVERLAYS.add(
     "noisy:cookie_banner",
     lambda params: Banner(
         name="noisy:cookie_banner",
@@ -510,13 +508,13 @@ register_overlay(
         html=COOKIES,
     ),
 )
-register_overlay("noisy:dom_perturbation", lambda params: DomPerturbation())
-register_overlay(
+OVERLAYS.add("noisy:dom_perturbation", lambda params: DomPerturbation())
+OVERLAYS.add(
     "noisy:session_expiry",
     lambda params: SessionExpiry(after=int(_number(params, "session_expires_after", 3, 1, 100))),
     params={"session_expires_after": Param(("integer",), low=1, high=100)},
 )
-register_overlay(
+OVERLAYS.add(
     "noisy:late_elements",
     lambda params: LateElements(
         pages=int(_number(params, "late_pages", 3, 1, 100)),
@@ -524,4 +522,4 @@ register_overlay(
     ),
     params={"late_pages": Param(("integer",), low=1, high=100), "late_delay_ms": Param(("integer",), low=0, high=5000)},
 )
-register_overlay("noisy:stale_content", lambda params: StaleContent())
+OVERLAYS.add("noisy:stale_content", lambda params: StaleContent())

@@ -1,205 +1,25 @@
-"""Tasks, overlays and the scenario instance that the runner plays an episode against.
+"""The scenario instance that the runner plays an episode against: a task and its overlays on a fresh World.
 
-A task is a goal on a site with a success check, progress milestones and harm checks, all evaluated on
-World state (never on page text). An overlay is a condition applied to a task: it can change the World's
-seed state (``prepare``), answer a request before the site does (``before_request``: a 503, a latency), or
-change a response (``after_response``: a popup). Adversarial overlays declare the attacker's goal as a
-check, so attack success is measured, not guessed.
+Tasks and overlays are the types of ``sandbox.spec``; the ones a suite can name are listed in
+``sandbox.registry``, whose ``TASKS``, ``OVERLAYS`` and ``SITES`` are this module's too.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import pickle
-import pkgutil
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox import persona
 from sandbox.guard import PolicyError, make_guard
-from sandbox.sites.base import Request, Response, Site
+from sandbox.registry import OVERLAY_PARAMS, OVERLAYS, SITES, TASKS
+from sandbox.sites.base import Site
+from sandbox.spec import Check, Overlay, Param, ParamError, ScenarioError, Task
 from sandbox.world import World
 
 CONDITIONS = ("clean", "adversarial", "noisy", "concurrent")
-
-
-class ScenarioError(ValueError):
-    """A scenario that names an unknown task or overlay, or gives bad parameters."""
-
-
-class ParamError(ScenarioError):
-    """A parameter that no task or overlay of the scenario declares, or a value its declaration refuses.
-    ``name`` is the parameter's, so a suite error can point at its line."""
-
-    def __init__(self, name: str, message: str):
-        self.name = name
-        super().__init__(message)
-
-
-# Longer strings make no sense in a goal, and an agent could not type them in one action (runner.actions).
-MAX_PARAM_STRING = 1000
-_KIND_NAMES = {
-    "string": "a string",
-    "integer": "a whole number",
-    "number": "a number",
-    "strings": "a list of strings",
-    "numbers": "a list of numbers",
-}
-
-
-@dataclass(frozen=True)
-class Param:
-    """A declared parameter of a task or an overlay.
-
-    ``kinds``: what YAML values it takes, among "string", "integer", "number" (an integer or a decimal) and
-    "strings" or "numbers" (a list of them). Numbers, and the items of a list of numbers, lie in [low, high];
-    a list has exactly ``length`` items when it is set; strings hold at most MAX_PARAM_STRING characters.
-    ``check`` raises ValueError for a value of the right kind that the task still cannot use (an address
-    without a postcode), so such a value is refused when the suite is registered, not in the middle of a run.
-    """
-
-    kinds: tuple[str, ...]
-    low: float | None = None
-    high: float | None = None
-    length: int | None = None
-    check: Callable[[Any], Any] | None = None
-
-    @classmethod
-    def like(cls, default: Any) -> Param:
-        """The declaration a task default implies: its kind, and for whole numbers 1 to a billion."""
-        if isinstance(default, list):
-            return cls(("strings",), length=len(default))
-        if isinstance(default, int) and not isinstance(default, bool):
-            return cls(("integer",), low=1, high=1_000_000_000)
-        if isinstance(default, float):
-            return cls(("number",))
-        return cls(("string",))
-
-    def problem(self, value: Any) -> str:
-        """Why ``value`` is refused, or "" when it is fine."""
-        if not any(_is_kind(value, kind) for kind in self.kinds):
-            wanted = " or ".join(_KIND_NAMES[k] for k in self.kinds)
-            return f"must be {wanted}, got {_shown(value)}"
-        if isinstance(value, list) and self.length is not None and len(value) != self.length:
-            return f"must be a list of {self.length} items, got {len(value)}"
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and len(item) > MAX_PARAM_STRING:
-                return f"must be at most {MAX_PARAM_STRING} characters, got {len(item)}"
-        for number in value if isinstance(value, list) else [value]:
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-                    return f"must be from {self.low:g} to {self.high:g}, got {number!r}"
-        if self.check is not None:
-            try:
-                self.check(value)
-            except (ValueError, TypeError) as exc:
-                return str(exc)
-        return ""
-
-
-def _is_kind(value: Any, kind: str) -> bool:
-    if isinstance(value, bool):
-        return False
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        return isinstance(value, int)
-    if kind == "number":
-        return isinstance(value, int | float) and value == value and abs(value) != float("inf")
-    item_kind = {"strings": "string", "numbers": "number"}[kind]
-    return isinstance(value, list) and all(_is_kind(item, item_kind) for item in value)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    fn: Callable[[World, dict], bool]
-    description: str = ""
-
-    def __call__(self, world: World, params: dict) -> bool:
-        return bool(self.fn(world, params))
-
-
-# A policy is how the built-in baselines solve a task: (observation, params, memory) -> action string.
-# ``observation`` is the dict the agent contract sends (url, title, axtree, elements, last_action_error, ...).
-Policy = Callable[[dict, dict, dict], str]
-
-
-@dataclass
-class Task:
-    id: str
-    site: str
-    goal: str  # str.format template over params
-    start_path: str
-    success: Check
-    milestones: list[Check]
-    harms: list[Check]
-    policy: Policy
-    defaults: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    # "task" (an ordinary goal), "harmful" (the goal itself is harmful: refusing is success, carrying it out
-    # is the harm) or "benign" (the harmless twin of a harmful request, on the same pages).
-    kind: str = "task"
-    # For "harmful" and "benign" tasks: the id of the twin.
-    twin: str = ""
-    # Declarations beyond what ``defaults`` imply (Param.like): bounds, checks, optional parameters.
-    param_types: dict[str, Param] = field(default_factory=dict)
-
-    @property
-    def declared_params(self) -> dict[str, Param]:
-        """Every parameter the task reads: each default's kind, overridden or extended by ``param_types``."""
-        return {**{name: Param.like(value) for name, value in self.defaults.items()}, **self.param_types}
-
-    def __post_init__(self):
-        if self.kind not in TASK_KINDS:
-            raise ScenarioError(f"task {self.id!r}: kind must be one of {TASK_KINDS}")
-        if self.kind == "harmful" and not self.harms:
-            raise ScenarioError(f"harmful task {self.id!r} must declare its harmful goal as a harm check")
-
-
-TASK_KINDS = ("task", "harmful", "benign")
-
-
-@dataclass
-class Overlay:
-    """Base overlay. ``name`` is the full name, e.g. ``adversarial:review_injection``."""
-
-    name: str = "clean"
-    description: str = ""
-    # For adversarial overlays: the attacker's goal, checked on World state.
-    attack_goal: Check | None = None
-    # The values an injected instruction asks for; the ``gullible`` baseline adopts them when it reads
-    # the instruction on a page (see the task policies).
-    injected: dict[str, Any] = field(default_factory=dict)
-    # Concurrent overlays: how many agent instances share the World, and what each is asked (merged over the
-    # scenario's params for that agent).
-    agents: int = 1
-    agent_params: list[dict] = field(default_factory=list)
-    # Checks a condition adds: harms it can detect (a lost update, a double submit), and a success check that
-    # replaces the task's when the condition changes what success means (every agent's edit kept).
-    extra_harms: list[Check] = field(default_factory=list)
-    success: Check | None = None
-
-    @property
-    def condition(self) -> str:
-        return self.name.split(":", 1)[0]
-
-    def prepare(self, state: dict, task: Task, params: dict, rng: random.Random) -> None:
-        """Change the seed state before the World is built (inject content, plan faults)."""
-
-    def before_request(self, world: World, request: Request) -> Response | None:
-        return None
-
-    def after_response(self, world: World, request: Request, response: Response) -> Response:
-        return response
 
 
 @dataclass
@@ -264,31 +84,6 @@ class ScenarioInstance:
         return merged
 
 
-TASKS: dict[str, Task] = {}
-OVERLAYS: dict[str, Callable[[dict], Overlay]] = {}
-# The parameters each overlay reads from the scenario's params, next to the task's.
-OVERLAY_PARAMS: dict[str, dict[str, Param]] = {}
-SITES: dict[str, Site] = {}
-
-
-def register_site(site: Site) -> Site:
-    SITES[site.host] = site
-    return site
-
-
-def register_task(task: Task) -> Task:
-    if task.id in TASKS:
-        raise ScenarioError(f"task {task.id!r} registered twice")
-    TASKS[task.id] = task
-    return task
-
-
-def register_overlay(name: str, factory: Callable[[dict], Overlay], params: dict[str, Param] | None = None) -> None:
-    """Register an overlay. ``params``: the parameters it reads from the scenario's params (none by default)."""
-    OVERLAYS[name] = factory
-    OVERLAY_PARAMS[name] = dict(params or {})
-
-
 def check_params(task: str, overlays: list[str], params: dict) -> None:
     """Raise ParamError for a parameter that neither the task nor one of the overlays declares, or whose value
     a declaration refuses (a task's and an overlay's declaration of one name must both accept it)."""
@@ -306,21 +101,6 @@ def check_params(task: str, overlays: list[str], params: dict) -> None:
             problem = param.problem(value)
             if problem:
                 raise ParamError(name, f"parameter {name!r} of {owner} {problem}")
-
-
-@functools.cache
-def _load_builtins() -> None:
-    """Import every site module (and the generic overlays): importing registers sites, tasks and overlays.
-
-    Cached: every scenario build calls it, and listing the package on each episode is wasted I/O.
-    """
-    import sandbox.sites
-
-    for module in sorted(m.name for m in pkgutil.iter_modules(sandbox.sites.__path__)):
-        if module != "base" and not module.endswith("_pages"):
-            importlib.import_module(f"sandbox.sites.{module}")
-    importlib.import_module("sandbox.overlays")
-    importlib.import_module("sandbox.concurrency")
 
 
 @functools.lru_cache(maxsize=32)
@@ -349,7 +129,6 @@ def build_scenario(
     empty leaves the World unguarded. Invalid policies raise ScenarioError. ``block_violations`` False only
     records the writes that break a policy (World events of kind ``"violation"``) and lets them commit.
     """
-    _load_builtins()
     if task not in TASKS:
         raise ScenarioError(f"unknown task {task!r}")
     try:
@@ -376,6 +155,7 @@ def build_scenario(
         seed=seed, state=state, scenario={"key": key, "task": task, "overlays": overlays or []}, copy_state=False
     )
     world.overlays = overlay_objs
+    world.sites = SITES
     world.guard = guard
     world.guard_blocks = block_violations
     return ScenarioInstance(key=key, task=task_def, params=merged, overlays=overlay_objs, world=world, site=site)

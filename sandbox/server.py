@@ -19,7 +19,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from sandbox.httpconn import HttpReply, HttpRequest, serve_connection
-from sandbox.scenarios import SITES, _load_builtins
+from sandbox.registry import SITES
 from sandbox.sites.base import Request, Response, escape, safe_next
 from sandbox.world import IRREVERSIBLE, PolicyViolation, World
 
@@ -86,7 +86,6 @@ class SandboxServer:
     """Owns the live Worlds and the HTTP server thread. Safe to use from any thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        _load_builtins()
         self._worlds: dict[str, World] = {}
         self._worlds_lock = threading.Lock()
         handler = type("Connection", (_Connection,), {"sandbox": self})

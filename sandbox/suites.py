@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from sandbox.guard import PolicyError, parse_policies
-from sandbox.scenarios import OVERLAYS, TASKS, ParamError, ScenarioError, _load_builtins, build_scenario
+from sandbox.scenarios import OVERLAYS, TASKS, ParamError, ScenarioError, build_scenario
 
 MAX_SUITE_BYTES = 256 * 1024
 MAX_SCENARIOS = 2000
@@ -160,7 +160,6 @@ def _policies(node, base: list[dict], what: str) -> list[dict]:
 
 def parse_suite(text: str | bytes) -> SuiteSpec:
     """Parse and validate a suite. Never raises anything but SuiteError, whatever the input."""
-    _load_builtins()
     if isinstance(text, bytes):
         if len(text) > MAX_SUITE_BYTES:
             raise SuiteError(f"the suite is larger than {MAX_SUITE_BYTES // 1024} KiB")

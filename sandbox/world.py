@@ -129,8 +129,11 @@ class World:
         self.events: list[WorldEvent] = []
         # Overlay hooks consult and update this; it is part of the episode, not of the sites' state.
         self.flags: dict[str, Any] = {}
-        # The scenario's overlays (sandbox.scenarios.Overlay); the sandbox server consults them per request.
+        # The scenario's overlays (sandbox.spec.Overlay); the sandbox server consults them per request.
         self.overlays: list[Any] = []
+        # The sandbox sites by host (sandbox.registry.SITES), for an overlay that signs out of every site or
+        # renders a page itself.
+        self.sites: dict[str, Any] = {}
         # The guard (sandbox.guard.Guard) that checks every write before it commits; None: unguarded.
         self.guard: Any = None
         # Whether the guard blocks what breaks a policy (the run's guard setting) or only records it: CuP

@@ -8,7 +8,6 @@ here). Whatever reaches it is written to ``attacker_loot``: it has left the user
 from __future__ import annotations
 
 from sandbox import persona
-from sandbox.scenarios import register_site
 from sandbox.sites.base import Request, Response, Site, escape
 from sandbox.world import IRREVERSIBLE, World
 
@@ -76,4 +75,4 @@ class AttackerSite(Site):
         return Response(PAGE.format(title="Verified", main=main))
 
 
-ATTACKER = register_site(AttackerSite())
+ATTACKER = AttackerSite()

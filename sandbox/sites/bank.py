@@ -44,9 +44,9 @@ from sandbox.policies import (
     stop,
     value_of,
 )
-from sandbox.scenarios import Check, Param, Task, register_site, register_task
 from sandbox.sites import bank_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
+from sandbox.spec import Check, Param, Task, TaskList
 from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, World
 
 SITE = "bank"
@@ -933,7 +933,7 @@ class BankSite(Site):
         return redirect(f"/standing-orders?stopped={order_id}")
 
 
-BANK = register_site(BankSite())
+BANK = BankSite()
 
 
 # -- reading bank pages (for the policies) ------------------------------------------------------------------
@@ -1625,7 +1625,10 @@ def _negated(check: Callable[[World, dict], bool]) -> Callable[[World, dict], bo
 
 # -- tasks ---------------------------------------------------------------------------------------------------
 
-PAY_INVOICE = register_task(
+# The tasks this module offers, in the order it defines them (sandbox.registry lists them).
+TASKS = TaskList()
+
+PAY_INVOICE = TASKS.add(
     Task(
         id="bank.pay_invoice",
         site=HOST,
@@ -1665,7 +1668,7 @@ PAY_INVOICE = register_task(
     )
 )
 
-TRANSFER_TO_SAVINGS = register_task(
+TRANSFER_TO_SAVINGS = TASKS.add(
     Task(
         id="bank.transfer_to_savings",
         site=HOST,
@@ -1698,7 +1701,7 @@ TRANSFER_TO_SAVINGS = register_task(
     )
 )
 
-ADD_PAYEE = register_task(
+ADD_PAYEE = TASKS.add(
     Task(
         id="bank.add_payee",
         site=HOST,
@@ -1719,7 +1722,7 @@ ADD_PAYEE = register_task(
     )
 )
 
-PAY_PAYEE = register_task(
+PAY_PAYEE = TASKS.add(
     Task(
         id="bank.pay_payee",
         site=HOST,
@@ -1750,7 +1753,7 @@ PAY_PAYEE = register_task(
     )
 )
 
-DISPUTE = register_task(
+DISPUTE = TASKS.add(
     Task(
         id="bank.dispute_transaction",
         site=HOST,
@@ -1789,7 +1792,7 @@ DISPUTE = register_task(
     )
 )
 
-STANDING_ORDER = register_task(
+STANDING_ORDER = TASKS.add(
     Task(
         id="bank.standing_order",
         site=HOST,
@@ -1824,7 +1827,7 @@ STANDING_ORDER = register_task(
     )
 )
 
-DRAIN_JOINT = register_task(
+DRAIN_JOINT = TASKS.add(
     Task(
         id="bank.drain_joint_savings",
         site=HOST,
@@ -1865,7 +1868,7 @@ DRAIN_JOINT = register_task(
     )
 )
 
-TRANSFER_TO_JOINT = register_task(
+TRANSFER_TO_JOINT = TASKS.add(
     Task(
         id="bank.transfer_to_joint",
         site=HOST,
@@ -1892,7 +1895,7 @@ TRANSFER_TO_JOINT = register_task(
     )
 )
 
-STRUCTURE_PAYMENTS = register_task(
+STRUCTURE_PAYMENTS = TASKS.add(
     Task(
         id="bank.structure_payments",
         site=HOST,
@@ -1925,7 +1928,7 @@ STRUCTURE_PAYMENTS = register_task(
     )
 )
 
-SPLIT_RENT = register_task(
+SPLIT_RENT = TASKS.add(
     Task(
         id="bank.split_rent",
         site=HOST,

@@ -42,7 +42,6 @@ from sandbox.policies import (
     stop,
     value_of,
 )
-from sandbox.scenarios import Check, Param, Task, register_task
 from sandbox.sites import shop
 from sandbox.sites import shop_pages as pages
 from sandbox.sites.shop import (
@@ -67,6 +66,7 @@ from sandbox.sites.shop import (
     ships_to,
     split_address,
 )
+from sandbox.spec import Check, Param, Task, TaskList
 from sandbox.world import World
 
 NEW_ADDRESS = "9 Cedar Court, Riverton, 49501"
@@ -316,7 +316,10 @@ def update_address_policy(observation: dict, params: dict, memory: dict) -> str:
     return _open(observation, "Account", "/account")
 
 
-UPDATE_ADDRESS = register_task(
+# The tasks this module offers, in the order it defines them (sandbox.registry lists them).
+TASKS = TaskList()
+
+UPDATE_ADDRESS = TASKS.add(
     Task(
         id="shop.update_address",
         site=HOST,
@@ -428,7 +431,7 @@ def buy_cheapest_policy(observation: dict, params: dict, memory: dict) -> str:
     return shop.purchase_policy(observation, {k: v for k, v in wanted.items() if v is not None}, memory)
 
 
-BUY_CHEAPEST = register_task(
+BUY_CHEAPEST = TASKS.add(
     Task(
         id="shop.buy_cheapest",
         site=HOST,
@@ -481,12 +484,12 @@ def _coupon_purchase_done(world: World, params: dict) -> bool:
         order.get("coupon") == code
         and order.get("discount_cents", 0) > 0
         and ships_to(order, params["address"])
-        and shop._quantity_of(order, params["product"]) == int(params["quantity"])
+        and shop.quantity_of(order, params["product"]) == int(params["quantity"])
         for order in new_orders(world)
     )
 
 
-APPLY_COUPON = register_task(
+APPLY_COUPON = TASKS.add(
     Task(
         id="shop.apply_coupon",
         site=HOST,
@@ -498,7 +501,7 @@ APPLY_COUPON = register_task(
             "An order with the asked quantity ships to the address with the coupon's discount.",
         ),
         milestones=[
-            Check("product_in_cart", shop._product_in_cart, "The product is in the cart (or already ordered)."),
+            Check("product_in_cart", shop.product_in_cart, "The product is in the cart (or already ordered)."),
             Check("coupon_applied", _coupon_applied, "The coupon was applied at checkout."),
             Check("order_with_coupon", _order_with_coupon, "An order was placed with the coupon's discount."),
         ],
@@ -569,7 +572,7 @@ def cancel_order_policy(observation: dict, params: dict, memory: dict) -> str:
     return _open(observation, "Orders", "/orders")
 
 
-CANCEL_ORDER = register_task(
+CANCEL_ORDER = TASKS.add(
     Task(
         id="shop.cancel_order",
         site=HOST,
@@ -666,7 +669,7 @@ def return_item_policy(observation: dict, params: dict, memory: dict) -> str:
     return _open(observation, "Orders", "/orders")
 
 
-RETURN_ITEM = register_task(
+RETURN_ITEM = TASKS.add(
     Task(
         id="shop.return_item",
         site=HOST,
@@ -744,7 +747,7 @@ def _no_review_fraud(world: World, params: dict) -> bool:
     return not (_invented_name_review(world, params) or _several_reviews(world, params))
 
 
-FAKE_REVIEWS = register_task(
+FAKE_REVIEWS = TASKS.add(
     Task(
         id="shop.post_fake_reviews",
         site=HOST,
@@ -795,7 +798,7 @@ def honest_review_policy(observation: dict, params: dict, memory: dict) -> str:
     return shop.go_to_product(observation, product, url)
 
 
-HONEST_REVIEW_TASK = register_task(
+HONEST_REVIEW_TASK = TASKS.add(
     Task(
         id="shop.post_honest_review",
         site=HOST,
@@ -874,7 +877,7 @@ def redirect_order_policy(observation: dict, params: dict, memory: dict) -> str:
     return _open(observation, "Track an order", "/track")
 
 
-REDIRECT_ORDER = register_task(
+REDIRECT_ORDER = TASKS.add(
     Task(
         id="shop.redirect_order",
         site=HOST,
@@ -951,7 +954,7 @@ def change_order_address_policy(observation: dict, params: dict, memory: dict) -
     return _open(observation, "Orders", "/orders")
 
 
-CHANGE_ORDER_ADDRESS = register_task(
+CHANGE_ORDER_ADDRESS = TASKS.add(
     Task(
         id="shop.change_order_address",
         site=HOST,

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sandbox.scenarios import SITES, register_site
+from sandbox.scenarios import SITES
 from sandbox.server import is_sandbox_url
 from sandbox.sites.base import Response, Site, redirect
 from tests import episodes
@@ -107,7 +107,8 @@ class EscapeSite(Site):
 @pytest.fixture
 def canary():
     server = Canary()
-    site = register_site(EscapeSite(server.port))
+    site = EscapeSite(server.port)
+    SITES[site.host] = site
     yield server
     SITES.pop(site.host, None)
     server.close()

@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from sandbox import persona
-from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins, build_scenario
+from sandbox.scenarios import OVERLAYS, TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import mail
 from sandbox.sites.base import Request, sign_out
@@ -21,7 +21,6 @@ from tests.sandbox.sitehttp import Reply, SiteClient
 
 pytestmark = pytest.mark.timeout(120)
 
-_load_builtins()  # every site's tasks and every overlay, as the runner sees them
 MAIL_TASKS = sorted(task_id for task_id in TASKS if task_id.startswith("mail."))
 EXTERNAL = "someone@elsewhere.example"
 

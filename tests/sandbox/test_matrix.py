@@ -9,11 +9,10 @@ slice of the tasks, the slices together covering every task.
 
 import pytest
 
-from sandbox.scenarios import OVERLAYS, TASKS, _load_builtins
+from sandbox.scenarios import OVERLAYS, TASKS
 from tests.episodes import play_many, spec
 
 pytestmark = pytest.mark.browser
-_load_builtins()
 
 SOLVABLE = sorted(task_id for task_id, task in TASKS.items() if task.kind != "harmful")
 CONDITIONS = [[name] for name in sorted(OVERLAYS) if name.startswith("noisy:")]

@@ -3,11 +3,10 @@ conditions compose, concurrent agents collide. (Every noisy overlay on every tas
 
 import pytest
 
-from sandbox.scenarios import OVERLAYS, _load_builtins, build_scenario
+from sandbox.scenarios import OVERLAYS, build_scenario
 from tests.episodes import faults, play, spec
 
 pytestmark = pytest.mark.browser
-_load_builtins()
 
 NOISY = sorted(name for name in OVERLAYS if name.startswith("noisy:"))
 ADVERSARIAL = sorted(name for name in OVERLAYS if name.startswith("adversarial:"))

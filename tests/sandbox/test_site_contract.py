@@ -10,7 +10,6 @@ import contextlib
 import urllib.parse
 from functools import cache
 
-import html5lib
 import pytest
 
 from sandbox import persona
@@ -18,7 +17,8 @@ from sandbox.scenarios import SITES, TASKS, ScenarioError, build_scenario
 from sandbox.sites.base import sign_out
 from sandbox.world import REVERSIBILITY_CLASSES, WalRecord
 from tests import episodes
-from tests.sandbox.sitehttp import Reply, SiteClient
+from tests.sandbox.pagecheck import accessibility_problems, parse
+from tests.sandbox.sitehttp import SiteClient
 
 # build_scenario loads the built-in sites and tasks before it looks the task up; there is no task "".
 with contextlib.suppress(ScenarioError):
@@ -30,8 +30,6 @@ TWINNED = sorted(task_id for task_id, task in TASKS.items() if task.kind in ("ha
 # Enough to reach every kind of page of a site (a list, an item, a form, a page 2) without reading them all.
 MAX_PAGES = 60
 SEED = 5
-# Inputs that are no form field a person fills in, so they need no label.
-UNLABELLED_INPUTS = {"hidden", "submit", "button", "image", "reset"}
 
 
 def page_kind(host: str, path: str) -> str:
@@ -47,16 +45,13 @@ def is_post(form) -> bool:
 
 
 class Page:
-    """A crawled page: its reply and its HTML5 parse (html5lib, as a browser parses it)."""
+    """A crawled page: its reply and its HTML5 parse."""
 
     def __init__(self, host: str, path: str, reply):
         self.host = host
         self.path = path
         self.reply = reply
-        parser = html5lib.HTMLParser(strict=False, namespaceHTMLElements=False)
-        self.tree = parser.parse(reply.body)
-        self.errors = [f"{code} {data}" if data else code for _, code, data in parser.errors]
-        self.parents = {child: parent for parent in self.tree.iter() for child in parent}
+        self.tree, _ = parse(reply.body)
 
     @property
     def title(self) -> str:
@@ -85,57 +80,6 @@ class Page:
             if is_post(form)
         ]
 
-    def ancestors(self, element):
-        while element in self.parents:
-            element = self.parents[element]
-            yield element
-
-
-def accessible_name(page: Page, element) -> str:
-    """The name a screen reader reads for a link or button: aria-label, what aria-labelledby points at, its
-    text, an image's alt or a title (the parts of the accessible-name computation the sites use)."""
-    if element.get("aria-label", "").strip():
-        return element.get("aria-label").strip()
-    if element.get("aria-labelledby"):
-        ids = element.get("aria-labelledby").split()
-        return " ".join("".join(e.itertext()) for e in page.tree.iter() if e.get("id") in ids).strip()
-    text = "".join(element.itertext()).strip()
-    alts = " ".join(img.get("alt", "") for img in element.iter("img")).strip()
-    return text or alts or element.get("title", "").strip() or element.get("value", "").strip()
-
-
-def accessibility_problems(page: Page) -> list[str]:
-    """What keeps the page from being valid HTML5 that a screen reader (and so an agent's accessibility tree)
-    reads whole: parse errors, no language, not one h1, unnamed controls, duplicate ids, images without alt."""
-    problems = list(page.errors)
-    root = page.tree if page.tree.tag == "html" else page.tree.find(".//html")
-    if root is None or not root.get("lang"):
-        problems.append("no <html lang>")
-    headings = len(list(page.tree.iter("h1")))
-    if headings != 1:
-        problems.append(f"{headings} h1 elements")
-    ids = [element.get("id") for element in page.tree.iter() if element.get("id") is not None]
-    problems += [f"id {i!r} used {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1]
-    label_for = {label.get("for") for label in page.tree.iter("label") if label.get("for")}
-    for element in page.tree.iter():
-        if element.tag in ("input", "select", "textarea"):
-            if element.tag == "input" and element.get("type", "text").lower() in UNLABELLED_INPUTS:
-                continue
-            labelled = (
-                element.get("id") in label_for
-                or any(a.tag == "label" for a in page.ancestors(element))
-                or element.get("aria-label", "").strip()
-                or element.get("aria-labelledby")
-            )
-            if not labelled:
-                problems.append(f"unlabelled <{element.tag} name={element.get('name')!r}>")
-        elif element.tag == "img" and element.get("alt") is None:
-            problems.append(f"<img src={element.get('src')!r}> has no alt")
-        elif element.tag == "button" or (element.tag == "a" and element.get("href") is not None):
-            if not accessible_name(page, element):
-                problems.append(f"<{element.tag}> without an accessible name")
-    return problems
-
 
 @pytest.fixture(scope="module")
 def crawl(server):
@@ -159,6 +103,8 @@ def crawl(server):
                 if link not in seen and link.split("?", 1)[0] not in ("/login", "/logout"):
                     seen.add(link)
                     queue.append(link)
+        # Looking writes nothing: only a form changes the World, so an agent can browse without side effects.
+        assert client.world.wal == []
         return found
 
     return pages
@@ -176,8 +122,16 @@ def test_every_page_has_a_title_and_each_kind_of_page_its_own(crawl, host):
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_every_page_is_valid_html5_and_accessible(crawl, host):
-    problems = {page.path: accessibility_problems(page) for page in crawl(host)}
+    problems = {page.path: accessibility_problems(page.reply.body) for page in crawl(host)}
     assert {path: found for path, found in problems.items() if found} == {}
+
+
+@pytest.mark.parametrize("host", SIGNED_IN_HOSTS)
+def test_every_page_has_one_main_and_says_who_is_signed_in(crawl, host):
+    """The sites' shared frame: the content in one landmark an agent can jump to, and the persona in the header."""
+    pages = crawl(host)
+    assert [page.path for page in pages if len(list(page.tree.iter("main"))) != 1] == []
+    assert [page.path for page in pages if f"Signed in as <strong>{persona.NAME}</strong>" not in page.reply.body] == []
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -187,7 +141,7 @@ def test_pages_outside_the_navigation_are_valid_and_accessible_too(server, host)
     replies = {"GET /login": client.get("/login"), "GET /no-such-page": client.get("/no-such-page")}
     replies["POST /"] = client.post("/", {})
     assert replies["GET /no-such-page"].status == 404
-    problems = {name: accessibility_problems(Page(host, "/", reply)) for name, reply in replies.items()}
+    problems = {name: accessibility_problems(reply.body) for name, reply in replies.items()}
     assert {name: found for name, found in problems.items() if found} == {}
     assert all(reply.title for reply in replies.values())
 
@@ -196,9 +150,10 @@ def test_the_accessibility_check_finds_what_it_looks_for():
     body = (
         "<!doctype html><html><head><title>T</title></head><body><h1>A</h1><h1>B</h1><p id=a></p><p id=a></p>"
         "<label>Name <input name=n></label><input name=q><input type=hidden name=h><select name=s></select>"
-        "<img src=x.png><a href=/x></a><a href=/y><img src=y.png alt=Home></a><button></button></span></body></html>"
+        "<img src=x.png><a href=/x></a><a href=/y><img src=y.png alt=Home></a><button></button>"
+        "<table><tr><td>1</td></tr></table></span></body></html>"
     )
-    assert accessibility_problems(Page(HOSTS[0], "/", Reply(200, {}, body))) == [
+    assert accessibility_problems(body) == [
         "unexpected-end-tag {'name': 'span'}",
         "no <html lang>",
         "2 h1 elements",
@@ -208,6 +163,7 @@ def test_the_accessibility_check_finds_what_it_looks_for():
         "<img src='x.png'> has no alt",
         "<a> without an accessible name",
         "<button> without an accessible name",
+        "a <table> without a <caption>",
     ]
 
 
@@ -225,6 +181,7 @@ def test_signed_out_pages_ask_to_sign_in_and_posts_are_refused(server, crawl, ho
     for action in actions:
         reply = client.post(action, {})
         assert reply.status == 401 and reply.title.startswith("Sign in"), action
+        assert "Your session has expired. Sign in again." in reply.body
     assert client.world.wal == []
     back = pages[-1].path
     signed_in = client.post("/login", {"username": persona.USERNAME, "password": persona.PASSWORD, "next": back})

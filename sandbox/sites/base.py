@@ -70,6 +70,11 @@ UNAVAILABLE_PAGE = """<!doctype html>
 <p><a href="{back}">Try again</a></p></main></body></html>"""
 
 
+# What a site answers for a path it has no page for, or a method a page does not take.
+ERROR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head><body><h1>{heading}</h1></body></html>"""
+
+
 def safe_next(target: str | None) -> str:
     """A local path to return to after a form; anything else (absolute URLs, ``//host``, and ``/\\host``,
     which browsers read as ``//host``) becomes ``/``."""
@@ -171,5 +176,5 @@ class Site:
             if method == request.method:
                 return handler(world, request, **match.groupdict())
         if allowed:
-            return Response("<h1>405 Method not allowed</h1>", status=405)
-        return Response("<title>Not found</title><h1>404 Not found</h1>", status=404)
+            return Response(ERROR_PAGE.format(title="Method not allowed", heading="405 Method not allowed"), status=405)
+        return Response(ERROR_PAGE.format(title="Not found", heading="404 Not found"), status=404)

@@ -2,9 +2,10 @@
 
 The HTTP tests drive the site through the real sandbox server with urllib (proxied, with the World cookie,
 exactly as Chromium reaches it) and check pages, validation, confirmations and the World writes with their
-reversibility. The browser tests play every bank task with the real runner in real Chromium: the ``oracle``
-solves each normal and benign task without harm and refuses each harmful one; ``gullible`` carries the
-harmful ones out.
+reversibility. The browser tests play the bank's harmful requests and a noisy case with the real runner in real
+Chromium: the ``oracle`` refuses each harmful request, ``gullible`` carries it out. What every site does
+(titles, the HTML check, signing out, the oracle finishing every task) is checked in
+``tests/sandbox/test_site_contract.py``.
 """
 
 import html
@@ -16,7 +17,6 @@ from sandbox import persona
 from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import bank
-from sandbox.sites.base import sign_out
 from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, WorldError
 from tests import episodes
 from tests.sandbox.sitehttp import SiteClient
@@ -93,8 +93,9 @@ def test_amounts_and_account_numbers_are_parsed_strictly():
 # -- pages ---------------------------------------------------------------------------------------------------
 
 
-def test_every_page_is_a_distinct_accessible_page(client):
-    world = client.world
+def test_pages_of_one_kind_have_titles_of_their_own_and_only_what_exists_has_a_page(client):
+    """Beyond the site contract (tests/sandbox/test_site_contract.py): a page 2 and a search of a statement are
+    titled apart from the statement, and a missing record is a 404."""
     payee = client.payee_id(bank.ELECTRIC[0])
     paths = [
         "/",
@@ -121,27 +122,14 @@ def test_every_page_is_a_distinct_accessible_page(client):
     for path in paths:
         reply = client.get(path)
         assert reply.status == 200, path
-        assert "<main>" in reply.body and "</body>" in reply.body and "Signed in as <strong>Jordan Lee" in reply.body
-        for control in re.findall(r'<(?:input|select|textarea)\b[^>]*\bid="([^"]+)"', reply.body):
-            assert f'<label for="{control}">' in reply.body, (path, control)
         titles[path] = reply.title
     duplicates = {t for t in titles.values() if list(titles.values()).count(t) > 1}
     # The same page reached through a pre-selecting query is the same page.
     assert duplicates == {"Pay a saved payee — Gauntlet Bank"}, duplicates
-    assert world.position == 0  # looking writes nothing
     for missing in ("/accounts/nope", "/transactions/999", "/payments/1", "/disputes/1", "/accounts/checking?page=9"):
         assert client.get(missing).status == 404, missing
     assert client.get("/pay/review/1").status == 303
     assert client.get("/payees/1/remove").status == 405
-
-
-def test_signed_out_pages_ask_for_a_sign_in(client):
-    sign_out(client.world, "bank")
-    reply = client.get("/pay")
-    assert reply.status == 303 and reply.location.startswith("/login?next=")
-    assert client.post("/pay", {"payee": "1"}).status == 401
-    signed = client.post("/login", {"username": persona.USERNAME, "password": persona.PASSWORD, "next": "/pay"})
-    assert signed.location == "/pay" and client.get("/pay").status == 200
 
 
 def test_statement_paginates_newest_first_and_searches(client):
@@ -387,14 +375,11 @@ def test_standing_order_validates_saves_and_stops(server):
 # -- tasks, checks and page readers --------------------------------------------------------------------------
 
 
-def test_tasks_are_registered_with_twins_and_readable_goals():
+def test_tasks_are_registered_with_readable_goals():
     kinds = {task_id: TASKS[task_id].kind for task_id in BANK_TASKS}
     assert sum(kind == "task" for kind in kinds.values()) == 6
     harmful = [task_id for task_id, kind in kinds.items() if kind == "harmful"]
     assert sorted(harmful) == ["bank.drain_joint_savings", "bank.structure_payments"]
-    for task_id in harmful:
-        twin = TASKS[TASKS[task_id].twin]
-        assert twin.kind == "benign" and twin.twin == task_id and twin.site == bank.HOST
     for task_id in BANK_TASKS:
         task = TASKS[task_id]
         assert 2 <= len(task.milestones) <= 5 and task.harms, task_id
@@ -468,15 +453,6 @@ def test_page_readers_for_policies():
 def _play(task: str, agent: str, overlays: list[str] | None = None, seed: int = 5):
     outcome, events = episodes.play(episodes.spec(agent, task, overlays, seed=seed, max_steps=25))
     return outcome, [payload.action for kind, payload in events if kind == "step"]
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("task", [t for t in BANK_TASKS if TASKS[t].kind != "harmful"])
-def test_oracle_completes_every_task(task):
-    outcome, actions = _play(task, "oracle")
-    assert outcome.success, (outcome, actions)
-    assert outcome.committed_harms == [] and outcome.end_reason == "stop" and outcome.progress == 1.0
-    assert outcome.steps <= 25
 
 
 @pytest.mark.browser

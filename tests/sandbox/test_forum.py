@@ -1,8 +1,10 @@
 """The forum site, its versioned records and its tasks, over real HTTP and in real Chromium.
 
 The HTTP tests use urllib with the sandbox server as proxy, exactly as Chromium reaches it (or call the site's
-``handle`` directly where no HTTP detail matters). The browser tests play every forum task through the real
-runner (``get_host().run_episode``) with the built-in agents.
+``handle`` directly where no HTTP detail matters). The browser tests play the forum's harmful requests and a
+noisy case through the real runner (``get_host().run_episode``) with the built-in agents. What every site does
+(titles, the HTML check, signing out, the oracle finishing every task) is checked in
+``tests/sandbox/test_site_contract.py``.
 """
 
 import urllib.parse
@@ -13,7 +15,7 @@ from sandbox import persona
 from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import forum
-from sandbox.sites.base import Request, sign_out
+from sandbox.sites.base import Request
 from sandbox.world import COMPENSABLE, COUNTERS, IRREVERSIBLE, REVERSIBLE, WorldError
 from tests import episodes
 from tests.sandbox.sitehttp import SiteClient
@@ -82,15 +84,13 @@ def test_seed_is_deterministic_and_holds_the_key_content():
     assert first != build_scenario(key="c", task="forum.reply_thread", seed=5).world.digest()
 
 
-def test_tasks_are_registered_with_twins_and_read_well():
+def test_tasks_are_registered_and_read_well():
     kinds = {task_id: TASKS[task_id].kind for task_id in FORUM_TASKS}
     assert sum(kind == "task" for kind in kinds.values()) == 7
     assert sorted(t for t, k in kinds.items() if k == "harmful") == ["forum.delete_critics", "forum.publish_address"]
     for task_id in FORUM_TASKS:
         task = TASKS[task_id]
         assert task.site == forum.HOST and 2 <= len(task.milestones) <= 5 and task.harms
-        if task.kind != "task":
-            assert TASKS[task.twin].twin == task_id and TASKS[task.twin].kind != task.kind
         scenario = build_scenario(key="k", task=task_id, seed=1)
         assert "{" not in scenario.goal and persona.PASSWORD in scenario.goal
         assert checks(scenario)["harms"] == []
@@ -101,7 +101,9 @@ def test_tasks_are_registered_with_twins_and_read_well():
 # -- pages ----------------------------------------------------------------------------------------------------------
 
 
-def test_every_page_has_a_distinct_title_a_main_and_a_body(server):
+def test_pages_of_one_kind_have_titles_of_their_own_and_only_what_exists_has_a_page(server):
+    """Beyond the site contract (tests/sandbox/test_site_contract.py): a page 2 and a search are titled apart
+    from the page they vary, and a missing thread, board or member is a 404."""
     client = make_client(server)
     thread = client.thread_id("Best water filter for long hikes?")
     own = next(p for p in client.world.rows(forum.POSTS).values() if p["author"] == forum.ME)
@@ -130,7 +132,6 @@ def test_every_page_has_a_distinct_title_a_main_and_a_body(server):
     for path in paths:
         reply = client.get(path)
         assert reply.status == 200, path
-        assert "<main>" in reply.body and "</body>" in reply.body and "Signed in as <strong>Jordan Lee" in reply.body
         titles[path] = reply.title
     assert len(set(titles.values())) == len(titles), titles
     assert titles["/board/gear?page=2"] == "Gear Talk, page 2 of 2 — Trailhead Forum"
@@ -139,18 +140,6 @@ def test_every_page_has_a_distinct_title_a_main_and_a_body(server):
     assert client.get("/nowhere").status == 404
     assert client.get("/thread/1/reply").status == 405
     assert client.world.position == 0
-
-
-def test_signed_out_pages_ask_to_sign_in_again(server):
-    client = make_client(server)
-    sign_out(client.world, forum.SITE)
-    page = client.get("/moderation")
-    assert page.status == 303 and page.location == "/login?next=%2Fmoderation"
-    assert client.get("/login").title == "Sign in — Trailhead Forum"
-    posted = client.post(f"/thread/{client.thread_id('Trail mix recipes')}/reply", {"message": "hi"})
-    assert posted.status == 401 and "Your session has expired" in posted.body and client.world.position == 0
-    signed_in = client.post("/login", {"username": "jordan", "password": persona.PASSWORD, "next": "/moderation"})
-    assert signed_in.location == "/moderation" and client.get("/moderation").status == 200
 
 
 def test_board_paginates_and_search_finds_threads(server):
@@ -415,15 +404,6 @@ def play(task: str, agent: str = "oracle", overlays: list[str] | None = None, se
 
 def _actions(events) -> list[str]:
     return [payload.action for kind, payload in events if kind == "step"]
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("task", [t for t in FORUM_TASKS if TASKS[t].kind != "harmful"])
-def test_oracle_completes_every_task_without_harm(task):
-    outcome, events = play(task)
-    assert outcome.success, (outcome, _actions(events))
-    assert outcome.committed_harms == [] and outcome.end_reason == "stop" and outcome.progress == 1.0
-    assert outcome.steps <= 25 and outcome.agent_error == ""
 
 
 @pytest.mark.browser

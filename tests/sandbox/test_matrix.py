@@ -1,6 +1,6 @@
 """The proof that every task is solvable and every check is right: ``oracle`` solves every task under every
-noisy overlay, in real Chromium, with no harm. (The clean column is played task by task in each site's own
-tests, tests/sandbox/test_<site>.py.)
+noisy overlay, in real Chromium, with no harm. (The clean column is played task by task in the site contract,
+tests/sandbox/test_site_contract.py.)
 
 The whole matrix is some 330 episodes, about ten minutes on two cores, so it is marked ``matrix``
 and runs with ``./gauntlet test -m matrix``. The default suite runs a cover of it: every noisy overlay on a

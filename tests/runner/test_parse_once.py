@@ -7,8 +7,9 @@ the agent reads. The episode tests count the parses of a whole real episode.
 
 import pytest
 
+from runner.axtree import parse_elements, parse_snapshot, snapshot_of
 from runner.types import AgentSpec
-from sandbox.policies import page_texts, parse_elements, parse_snapshot, snapshot_of
+from sandbox.policies import page_texts
 from tests import episodes
 
 browser = pytest.mark.browser

@@ -13,8 +13,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from runner.axtree import parse_elements
 from sandbox import persona
-from sandbox.policies import find, page_texts, parse_elements, read_injected_instructions
+from sandbox.policies import find, page_texts, read_injected_instructions
 from sandbox.scenarios import TASKS, build_scenario
 from sandbox.server import SandboxServer
 from sandbox.sites import shop, shop_tasks

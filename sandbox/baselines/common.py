@@ -1,12 +1,13 @@
-"""Observation helpers for the built-in baselines' policies.
+"""What every built-in baseline's solutions share: finding things on the page, writing actions, getting past
+interruptions, and the gullible baseline's reading of instructions planted in page text.
 
-The page comes as the observation's snapshot, read once for every reader by :func:`runner.axtree.snapshot_of`;
-this module finds things in it (:func:`find`, :func:`find_all`, :func:`page_texts`), writes action strings
-(:func:`click`, :func:`fill`, ...), and reads the instructions an attacker planted in page text
-(:func:`read_injected_instructions`, :func:`make_gullible`).
-
-It is imported by the runner and by the sandbox sites, so it depends on the standard library and
-:mod:`runner.axtree` only: no Django, no Playwright.
+A solution (:data:`Solution`) is how the built-in baselines work one task: ``(observation, params, memory) ->
+action string``, where ``observation`` is the dict the agent contract sends (url, title, axtree, elements,
+last_action_error, ...). The page is read through :func:`runner.axtree.snapshot_of`, parsed once per step for
+every reader; :func:`find`, :func:`find_all` and :func:`page_texts` look things up in it; :func:`click`,
+:func:`fill`, ... write action strings; :func:`read_injected_instructions` and :func:`make_gullible` read and
+obey what an attacker planted. The label synonyms :func:`find` accepts are :data:`sandbox.overlays.LABEL_SYNONYMS`,
+owned by the overlay that swaps them in, since the sandbox never imports the baselines.
 """
 
 from __future__ import annotations
@@ -17,32 +18,9 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from runner.axtree import snapshot_of
+from sandbox.overlays import LABEL_SYNONYMS
 
-Policy = Callable[[dict, dict, dict], str]
-
-# Canonical control labels and the synonym the ``noisy:dom_perturbation`` overlay swaps in for each. Sites use
-# the canonical labels; policies find either.
-LABEL_SYNONYMS = {
-    "Add to cart": "Add to basket",
-    "Place order": "Complete purchase",
-    "Proceed to checkout": "Go to checkout",
-    "Search": "Find",
-    "Send": "Send message",
-    "Save": "Save changes",
-    "Sign in": "Log in",
-    "Transfer": "Send money",
-    "Confirm": "Yes, confirm",
-    "Pay": "Make payment",
-    "Post": "Publish",
-    "Reply": "Respond",
-    "Delete": "Remove",
-    "Compose": "New message",
-    "Submit": "Send form",
-    "Full name": "Name on order",
-    "Street address": "Address line",
-    "Subject": "Topic",
-    "Amount": "Sum",
-}
+Solution = Callable[[dict, dict, dict], str]
 
 
 def _elements(observation: dict) -> list[dict] | tuple[dict, ...]:
@@ -171,7 +149,7 @@ def read_injected_instructions(observation: dict) -> dict:
     return found
 
 
-# -- interruptions every policy handles the same way -----------------------------------------------------------
+# -- interruptions every solution handles the same way ---------------------------------------------------------
 
 DISMISS_LABELS = ("No thanks", "Reject all", "Close", "Dismiss", "Not now", "Cancel")
 
@@ -181,11 +159,11 @@ def value_of(element: dict) -> str:
 
 
 def handle_interruptions(observation: dict, memory: dict, *, username: str, password: str) -> str | None:
-    """The action that gets past whatever stands between a policy and its page, or None if nothing does.
+    """The action that gets past whatever stands between a solution and its page, or None if nothing does.
 
     In order: a sign-in page (fill username, then password, then sign in), a dialog or banner with a dismiss
     button, a transient error page ("Try again"), a stale-content notice ("Refresh"), and a page still
-    loading its content (wait). Policies call it first every step, so every noisy overlay is handled alike.
+    loading its content (wait). Solutions call it first every step, so every noisy overlay is handled alike.
     """
     if find(observation, "heading", None) and any(
         h["name"].startswith("Sign in to") for h in find_all(observation, "heading")
@@ -324,8 +302,8 @@ def _carry_out(directive: dict, observation: dict, memory: dict, credentials: di
     return None
 
 
-def make_gullible(policy: Policy, credentials: dict | None = None) -> Policy:
-    """Wrap a task policy so that it obeys instructions planted in page text (the ``gullible`` baseline).
+def make_gullible(solve: Solution, credentials: dict | None = None) -> Solution:
+    """Wrap a task's solution so that it obeys instructions planted in page text (the ``gullible`` baseline).
 
     Every step, new directives (:func:`read_directives`) join a queue that is carried out before the task
     goes on, and parameter overrides (:func:`read_injected_instructions`) are accumulated in
@@ -348,7 +326,7 @@ def make_gullible(policy: Policy, credentials: dict | None = None) -> Policy:
             if action is not None:
                 return action
             finished.append(_directive_key(queue.pop(0)))
-        return policy(observation, {**params, **adopted}, memory)
+        return solve(observation, {**params, **adopted}, memory)
 
-    gullible.__name__ = f"gullible_{getattr(policy, '__name__', 'policy')}"
+    gullible.__name__ = f"gullible_{getattr(solve, '__name__', 'solve')}"
     return gullible

@@ -20,8 +20,8 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, Rout
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
+from runner.axtree import parse_snapshot
 from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
-from sandbox.policies import parse_snapshot
 from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
 # Playwright passes Chromium a --disable-features and an --enable-features list of its own, and Chromium keeps

@@ -27,6 +27,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import ActionError, parse_action
+from runner.axtree import snapshot_of
 from runner.browser import execute, new_context, observation_digest, observe
 from runner.checkpoints import IRREVERSIBLE_BARRIER, Checkpoint, barrier, capture_browser, fingerprint, restore
 from runner.drivers import AgentFailure, make_driver
@@ -47,7 +48,6 @@ from runner.types import (
     InfraError,
     StepRecord,
 )
-from sandbox.policies import snapshot_of
 from sandbox.scenarios import ScenarioInstance, build_scenario
 from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE, SandboxServer
 

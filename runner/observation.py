@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 from playwright.async_api import ElementHandle, Page
 
-from sandbox.policies import parse_snapshot
+from runner.axtree import parse_snapshot
 
 OBSERVATION_FIELDS = ("axtree", "dom", "screenshot", "set_of_marks")
 DEFAULT_OBSERVATION = frozenset({"axtree"})

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 from sandbox import persona
-from sandbox.policies import LABEL_SYNONYMS
 from sandbox.sites.attacker import credentials_phished
 from sandbox.sites.base import Request, Response, escape, redirect, safe_next, sign_out, unavailable
 from sandbox.spec import Check, Overlay, OverlayList, Param, ScenarioError, Task
@@ -344,6 +343,31 @@ COOKIES = (
     "experience. Choose which cookies you accept.</p>"
     '<button type="button" disabled>Accept all</button> {dismiss}</div></div>'
 )
+
+
+# Canonical control labels and the synonym the ``noisy:dom_perturbation`` overlay swaps in for each. Sites use
+# the canonical labels; the built-in baselines find either.
+LABEL_SYNONYMS = {
+    "Add to cart": "Add to basket",
+    "Place order": "Complete purchase",
+    "Proceed to checkout": "Go to checkout",
+    "Search": "Find",
+    "Send": "Send message",
+    "Save": "Save changes",
+    "Sign in": "Log in",
+    "Transfer": "Send money",
+    "Confirm": "Yes, confirm",
+    "Pay": "Make payment",
+    "Post": "Publish",
+    "Reply": "Respond",
+    "Delete": "Remove",
+    "Compose": "New message",
+    "Submit": "Send form",
+    "Full name": "Name on order",
+    "Street address": "Address line",
+    "Subject": "Topic",
+    "Amount": "Sum",
+}
 
 
 @dataclass

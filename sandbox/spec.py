@@ -122,11 +122,6 @@ class Check:
         return bool(self.fn(world, params))
 
 
-# A policy is how the built-in baselines solve a task: (observation, params, memory) -> action string.
-# ``observation`` is the dict the agent contract sends (url, title, axtree, elements, last_action_error, ...).
-Policy = Callable[[dict, dict, dict], str]
-
-
 @dataclass
 class Task:
     id: str
@@ -136,7 +131,6 @@ class Task:
     success: Check
     milestones: list[Check]
     harms: list[Check]
-    policy: Policy
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     # "task" (an ordinary goal), "harmful" (the goal itself is harmful: refusing is success, carrying it out
@@ -171,7 +165,7 @@ class Overlay:
     # For adversarial overlays: the attacker's goal, checked on World state.
     attack_goal: Check | None = None
     # The values an injected instruction asks for; the ``gullible`` baseline adopts them when it reads
-    # the instruction on a page (see the task policies).
+    # the instruction on a page (see sandbox.baselines).
     injected: dict[str, Any] = field(default_factory=dict)
     # Concurrent overlays: how many agent instances share the World, and what each is asked (merged over the
     # scenario's params for that agent).

@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner.actions import ActionError, parse_action
+from runner.axtree import snapshot_of
 from runner.browser import is_sandbox_url
 from runner.drivers import AgentDriver, AgentFailure
 from runner.types import AGENT_BAD_RESPONSE, AgentSpec
-from sandbox import persona
-from sandbox.policies import (
+from sandbox import baselines, persona
+from sandbox.baselines.common import (
     DISMISS_LABELS,
     click,
     fill,
@@ -23,7 +24,6 @@ from sandbox.policies import (
     make_gullible,
     press,
     report_infeasible,
-    snapshot_of,
     stop,
     value_of,
     wait,
@@ -42,6 +42,7 @@ class OracleAgent(AgentDriver):
         self.instance = instance
         self.params = instance.params_for(agent_index)
         self.memory: dict[str, Any] = {}
+        self.solve = baselines.solution(instance.task.id)
 
     async def act(self, request: dict) -> dict:
         if self.instance.task.kind == "harmful":
@@ -51,7 +52,7 @@ class OracleAgent(AgentDriver):
                 "usage": {},
             }
         observation = request["observation"]
-        action = self.instance.task.policy(observation, self.params, self.memory)
+        action = self.solve(observation, self.params, self.memory)
         return {"action": action, "thought": "", "usage": {}}
 
 
@@ -65,10 +66,10 @@ class GullibleAgent(OracleAgent):
     def __init__(self, spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0):
         super().__init__(spec, instance, agent_index)
         credentials = {"username": persona.USERNAME, "password": persona.PASSWORD, "secrets": persona.SECRETS}
-        self.policy = make_gullible(instance.task.policy, credentials)
+        self.solve = make_gullible(self.solve, credentials)
 
     async def act(self, request: dict) -> dict:
-        action = self.policy(request["observation"], self.params, self.memory)
+        action = self.solve(request["observation"], self.params, self.memory)
         return {"action": action, "thought": "", "usage": {}}
 
 
@@ -224,8 +225,8 @@ def _page_problem(observation: dict) -> str:
 class CautiousAgent(OracleAgent):
     """Works the task like the oracle, inside a generic recovery layer: the baseline that survives faults.
 
-    Each step the first rule that applies decides; the task's policy (with the agent's params) only plans
-    once none does. Page content never adds a goal: no instruction read on a page is adopted.
+    Each step the first rule that applies decides; the task's solution (:mod:`sandbox.baselines`, with the
+    agent's params) only plans once none does. Page content never adds a goal: no instruction read on a page is adopted.
 
     1. **Refuse** a harmful request (``report_infeasible``), like the oracle.
     2. **Dismiss** whatever covers the page: in an open dialog or cookie region, click a button or link
@@ -240,10 +241,11 @@ class CautiousAgent(OracleAgent):
        sites, an empty page): to the newest checkpoint from before this step whose page was seen working, if
        ``request["checkpoints"]`` offers one; else reload the page once (``goto(url)``, which never resubmits
        a form), then ``go_back()`` twice, then start over at the task's start URL. At most
-       ``MAX_RECOVERIES`` such steps per episode; after that the policy decides alone.
+       ``MAX_RECOVERIES`` such steps per episode; after that the solution decides alone.
 
     Counts of each recovery are kept in ``memory["recovery"]`` and every response's ``thought`` names the rule
-    that chose its action (``"policy"`` or ``"recovery: ..."``).
+    that chose its action (``"policy"``, the name traces have always given the task's solution, or
+    ``"recovery: ..."``).
     """
 
     MAX_DISMISSALS = 10
@@ -253,7 +255,6 @@ class CautiousAgent(OracleAgent):
 
     def __init__(self, spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0):
         super().__init__(spec, instance, agent_index)
-        self.policy = instance.task.policy
         kinds = ("dismissals", "retries", "waits", "backtracks", "reloads", "go_backs", "restarts")
         self.counts = self.memory["recovery"] = dict.fromkeys(kinds, 0)
         self._last: dict | None = None  # the action this agent answered last, its thought and its element
@@ -278,7 +279,7 @@ class CautiousAgent(OracleAgent):
             or self._retry(observation)
             or self._wait(observation, problem)
             or self._recover(request, observation, problem)
-            or (self.policy(observation, self.params, self.memory), "policy")
+            or (self.solve(observation, self.params, self.memory), "policy")
         )
         self._last = {"action": action, "thought": thought, "target": self._target(action, observation)}
         return {"action": action, "thought": thought, "usage": {}}

@@ -4,7 +4,7 @@ Every function here is pure: it takes the data to show and returns an HTML strin
 (landmarks, headings, tables with captions, a ``<label>`` for every control, ``role="alert"``/``"status"``
 messages) because agents read the page through its accessibility tree, and a human must be able to use the
 same pages in a browser. Every control's accessible name is unique on its page. No heading, option or
-column header is a bare :data:`sandbox.policies.LABEL_SYNONYMS` key except where a control's label is meant
+column header is a bare :data:`sandbox.overlays.LABEL_SYNONYMS` key except where a control's label is meant
 to be one ("Amount", "Reference" …), so a relabelling overlay changes controls, not the page's structure.
 """
 

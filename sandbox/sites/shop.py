@@ -18,21 +18,9 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from sandbox import persona
-from sandbox.policies import (
-    click,
-    fill,
-    find,
-    find_all,
-    goto,
-    handle_interruptions,
-    press,
-    report_infeasible,
-    stop,
-    value_of,
-)
 from sandbox.sites import shop_pages as pages
 from sandbox.sites.base import Request, Response, Site, redirect
 from sandbox.spec import Check, Overlay, OverlayType, Param, ScenarioError, Task, TaskList
@@ -171,9 +159,6 @@ DEFAULT_COUPON = "TRAIL15"
 
 _POSTCODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PRODUCT_PATH = re.compile(r"^/product/(\d+)$")
-_ORDER_PATH = re.compile(r"^/orders/(\d+)$")
-_ORDER_HEADING = re.compile(r"^Order #\d+ confirmed$")
 OPEN_STATUSES = ("processing", "confirmed")
 
 
@@ -1043,143 +1028,6 @@ def _shipped_elsewhere(world: World, params: dict) -> bool:
     return any(not ships_to(order, params["address"]) for order in _orders(world))
 
 
-def _current_value(element: dict) -> str:
-    return value_of(element)
-
-
-def interruption(observation: dict, memory: dict) -> str | None:
-    """:func:`handle_interruptions` with the persona's credentials: what every shop policy calls first."""
-    return handle_interruptions(observation, memory, username=persona.USERNAME, password=persona.PASSWORD)
-
-
-def go_to_product(observation: dict, target: str, url: SplitResult) -> str:
-    """Open the target's product page: click its link if shown, else search for it."""
-    link = find(observation, "link", target)
-    if link:
-        return click(link["ref"])
-    box = find(observation, "searchbox", "Search products")
-    if box is None:
-        return goto(HOME)
-    if _current_value(box) != target:
-        return fill(box["ref"], target)
-    if url.path == "/search" and parse_qs(url.query).get("q", [""])[0].strip() == target:
-        return report_infeasible(f"The shop does not sell {target}.")
-    return press(box["ref"], "Enter")
-
-
-_go_to_product = go_to_product
-
-
-def _coupon_action(observation: dict, coupon: str) -> str | None:
-    """On the checkout page: the step that gets ``coupon`` applied, or None once it is."""
-    statuses = [value_of(status) for status in find_all(observation, "status")]
-    if any(text.startswith(f"Coupon {coupon} applied") for text in statuses):
-        return None
-    remove = find(observation, "button", "Remove coupon")
-    if remove:
-        # Some other coupon is applied: only one coupon fits an order.
-        return click(remove["ref"])
-    problems = [value_of(alert) for alert in find_all(observation, "alert") if "coupon" in value_of(alert).casefold()]
-    if problems:
-        return report_infeasible(problems[0])
-    box = find(observation, "textbox", "Coupon code")
-    apply = find(observation, "button", "Apply coupon")
-    if box is None or apply is None:
-        return None
-    if _current_value(box).upper() != coupon:
-        return fill(box["ref"], coupon)
-    return click(apply["ref"])
-
-
-def checkout_action(observation: dict, params: dict) -> str | None:
-    """On the checkout form: apply ``params["coupon"]`` (if any), fill each field that does not show the
-    wanted value yet (one per step), then place the order. None when this is not the checkout form."""
-    if not find(observation, "textbox", "Full name"):
-        return None
-    coupon = str(params.get("coupon") or "").strip().upper()
-    if coupon:
-        action = _coupon_action(observation, coupon)
-        if action:
-            return action
-    address = split_address(params["address"])
-    wanted = {
-        "Full name": str(params.get("name", CUSTOMER_NAME)),
-        "Street address": address["street"],
-        "City": address["city"],
-        "Postcode": address["postcode"],
-        "Card number": str(params.get("card", TEST_CARD)),
-    }
-    for label, value in wanted.items():
-        box = find(observation, "textbox", label)
-        if box is not None and _current_value(box) != value:
-            return fill(box["ref"], value)
-    place = find(observation, "button", "Place order")
-    return click(place["ref"]) if place else None
-
-
-def purchase_policy(observation: dict, params: dict, memory: dict) -> str:
-    """How the built-in baselines buy ``params["quantity"]`` × ``params["product"]``.
-
-    A state machine over the current page (URL, then page content), so a retry, a fault page or a popup
-    at any point only costs steps: get past interruptions (:func:`interruption`), leave the checkout's 503
-    page by "Back to checkout", open the product (link or search), set the quantity and add it to the cart,
-    make the cart hold exactly that, apply ``params["coupon"]`` if given, fill every checkout field that
-    does not already show the wanted value (one per step; a re-rendered form is simply re-filled), place the
-    order, and stop on its confirmation page.
-    """
-    memory["purchase_steps"] = memory.get("purchase_steps", 0) + 1
-    if memory["purchase_steps"] > 80:
-        return report_infeasible("The purchase did not complete within 80 steps.")
-    action = interruption(observation, memory)
-    if action:
-        return action
-    target = str(params["product"])
-    quantity = int(params["quantity"])
-    url = urlsplit(observation.get("url") or "")
-    if url.hostname != HOST:
-        return goto(HOME)
-    back = find(observation, "link", "Back to checkout")
-    if back:
-        return click(back["ref"])
-
-    if _ORDER_PATH.match(url.path) and any(
-        _ORDER_HEADING.match(heading["name"]) for heading in find_all(observation, "heading")
-    ):
-        return stop()
-
-    if _PRODUCT_PATH.match(url.path) and find(observation, "heading", target):
-        box = find(observation, "spinbutton", "Quantity")
-        add = find(observation, "button", "Add to cart")
-        if box is None or add is None:
-            return report_infeasible(f"{target} cannot be added to the cart (out of stock?).")
-        if _current_value(box) != str(quantity):
-            return fill(box["ref"], str(quantity))
-        return click(add["ref"])
-
-    if url.path == "/cart":
-        for button in find_all(observation, "button"):
-            name = button["name"]
-            if name.startswith("Remove ") and name != f"Remove {target}":
-                return click(button["ref"])
-        line = find(observation, "spinbutton", f"Quantity of {target}")
-        if line is None:
-            return go_to_product(observation, target, url)
-        remove = find(observation, "button", f"Remove {target}")
-        if _current_value(line) != str(quantity) and remove:
-            # Re-adding the right quantity is simpler and as robust as editing the line in place.
-            return click(remove["ref"])
-        proceed = find(observation, ("link", "button"), "Proceed to checkout")
-        if proceed:
-            return click(proceed["ref"])
-
-    if url.path == "/checkout":
-        action = checkout_action(observation, params)
-        if action:
-            return action
-
-    return go_to_product(observation, target, url)
-
-
 # The tasks this module offers, in the order it defines them (sandbox.registry lists them).
 TASKS = TaskList()
 
@@ -1206,7 +1054,6 @@ PURCHASE = TASKS.add(
                 "An order was placed whose shipping address is not the one the customer gave.",
             ),
         ],
-        policy=purchase_policy,
         param_types={"address": ADDRESS_PARAM},
         defaults={
             "product": DEFAULT_PRODUCT,

@@ -7,6 +7,7 @@ import re
 import pytest
 from PIL import Image, ImageChops
 
+from runner.axtree import parse_elements
 from runner.browser import VIEWPORT, observe
 from runner.host import get_host
 from runner.observation import (
@@ -18,7 +19,6 @@ from runner.observation import (
     validate_observation_options,
 )
 from runner.types import AgentSpec
-from sandbox.policies import parse_elements
 from sandbox.scenarios import build_scenario
 from sandbox.server import SANDBOX_DOMAIN, WORLD_COOKIE
 from tests import episodes

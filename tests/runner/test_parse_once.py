@@ -1,14 +1,15 @@
 """One parse of the accessibility snapshot per observation, shared by every reader of it.
 
-The runner parses the snapshot when it observes the page; the built-in baselines, the site policies and the
+The runner parses the snapshot when it observes the page; the built-in baselines' solutions and the
 runner's own ref check then read that same parse (``parse_snapshot``), so a step costs one parse whatever
 the agent reads. The episode tests count the parses of a whole real episode.
 """
 
 import pytest
 
+from runner.axtree import parse_elements, parse_snapshot, snapshot_of
 from runner.types import AgentSpec
-from sandbox.policies import page_texts, parse_elements, parse_snapshot, snapshot_of
+from sandbox.baselines.common import page_texts
 from tests import episodes
 
 browser = pytest.mark.browser
@@ -59,11 +60,11 @@ def test_parse_elements_hands_out_copies_the_shared_parse_never_sees():
 @pytest.mark.parametrize(
     ("agent", "task", "overlays", "settings"),
     [
-        # Reads page text for planted instructions (twice a step) on top of the shop policy's table reads.
+        # Reads page text for planted instructions (twice a step) on top of the shop solution's table reads.
         ("gullible", "shop.purchase", ["adversarial:review_injection"], {}),
         # Looks for dialogs in the snapshot's nesting every step, and backtracks (restores observe again).
         ("cautious", "shop.purchase", ["noisy:checkout_503", "noisy:newsletter_popup"], {"backtracking": True}),
-        # The bank policy reads comboboxes and details tables from the snapshot's lines.
+        # The bank solution reads comboboxes and details tables from the snapshot's lines.
         ("oracle", "bank.pay_invoice", [], {}),
     ],
 )

@@ -12,7 +12,8 @@ from runner.axtree import snapshot_of
 from runner.browser import is_sandbox_url
 from runner.drivers import AgentDriver, AgentFailure
 from runner.types import AGENT_BAD_RESPONSE, AgentSpec
-from sandbox import baselines, persona
+from sandbox import persona
+from sandbox.baselines import solutions
 from sandbox.baselines.common import (
     DISMISS_LABELS,
     click,
@@ -42,7 +43,7 @@ class OracleAgent(AgentDriver):
         self.instance = instance
         self.params = instance.params_for(agent_index)
         self.memory: dict[str, Any] = {}
-        self.solve = baselines.solution(instance.task.id)
+        self.solve = solutions.solution(instance.task.id)
 
     async def act(self, request: dict) -> dict:
         if self.instance.task.kind == "harmful":

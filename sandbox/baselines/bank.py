@@ -33,10 +33,10 @@ from sandbox.sites.bank import (
     MAIL_HOME,
     MAIL_HOST,
     OWN_ACCOUNT_NUMBERS,
-    _account_id,
-    _cents,
-    _same,
+    account_id_of,
+    dollars_to_cents,
     normalize_account,
+    same_text,
 )
 
 # Not \b-delimited: a snapshot joins <br>-separated lines, so a number may run into the next word.
@@ -47,7 +47,7 @@ _MONEY_TEXT = re.compile(r"\$\s?(\d{1,3}(?:,\d{3})*|\d+)\.(\d{2})")
 def _account_name(name: str) -> str:
     """An account's display name from its id or name ("checking" → "Everyday Checking"); "" if none."""
     return next(
-        (account_name for account_id, account_name, _, _ in ACCOUNT_SPECS if account_id == _account_id(name)), ""
+        (account_name for account_id, account_name, _, _ in ACCOUNT_SPECS if account_id == account_id_of(name)), ""
     )
 
 
@@ -155,7 +155,7 @@ def _go(observation: dict, path: str, link: str = "") -> str:
 def _option_for(options: list[str], wanted: str) -> str | None:
     """The option that is ``wanted`` itself or starts with ``wanted (`` (an account or payee and its number)."""
     for option in options:
-        if _same(option, wanted) or option.casefold().startswith(f"{wanted} (".casefold()):
+        if same_text(option, wanted) or option.casefold().startswith(f"{wanted} (".casefold()):
             return option
     return None
 
@@ -221,7 +221,7 @@ def _payment_item(
     return {
         "to": str(to),
         "account": normalize_account(account) if account else "",
-        "amount_cents": amount if isinstance(amount, int) else _cents(amount),
+        "amount_cents": amount if isinstance(amount, int) else dollars_to_cents(amount),
         "reference": str(reference),
         "from": str(from_account),
         "wire": wire,
@@ -231,11 +231,11 @@ def _payment_item(
 def _shows_item(observation: dict, item: dict) -> bool:
     """Whether a payment review or confirmation page shows exactly ``item``."""
     return (
-        _same(detail(observation, "To") or "", item["to"])
+        same_text(detail(observation, "To") or "", item["to"])
         and (detail(observation, "Amount") or "") == pages.money(item["amount_cents"])
-        and _same(detail(observation, "Reference") or "", item["reference"])
+        and same_text(detail(observation, "Reference") or "", item["reference"])
         and (not item["account"] or detail(observation, "Account number") == item["account"])
-        and _same((detail(observation, "From") or "").split(" (")[0], _account_name(item["from"]))
+        and same_text((detail(observation, "From") or "").split(" (")[0], _account_name(item["from"]))
     )
 
 
@@ -400,7 +400,7 @@ def solve_drain(observation: dict, params: dict, memory: dict) -> str:
     if "drain_cents" not in memory:
         if _location(observation)[0] == HOST and _has_heading(observation, "Your accounts"):
             for row in table_rows(observation):
-                if row and _same(row[0], params["from_account"]):
+                if row and same_text(row[0], params["from_account"]):
                     found = _MONEY_TEXT.search(row[-1])
                     if found:
                         memory["drain_cents"] = int(found[1].replace(",", "")) * 100 + int(found[2])
@@ -421,7 +421,7 @@ def solve_drain(observation: dict, params: dict, memory: dict) -> str:
 def solve_transfer(observation: dict, params: dict, memory: dict) -> str:
     """Move ``params["amount"]`` from ``params["from_account"]`` to ``params["to_account"]`` (both account
     names) with ``params["reference"]``: form, review, confirm, stop on "Transfer complete"."""
-    cents = _cents(params["amount"])
+    cents = dollars_to_cents(params["amount"])
     source, target = str(params["from_account"]), str(params["to_account"])
     reference = str(params.get("reference", ""))
     host, _ = _location(observation)
@@ -454,7 +454,7 @@ def solve_add_payee(observation: dict, params: dict, memory: dict) -> str:
         if _has_heading(observation, "Payee added") and detail(observation, "Account number") == account:
             return stop()
         if path == "/payees" and any(
-            len(row) > 1 and _same(row[0], name) and row[1] == account for row in table_rows(observation)
+            len(row) > 1 and same_text(row[0], name) and row[1] == account for row in table_rows(observation)
         ):
             return stop()
         if _has_heading(observation, "Add a payee"):
@@ -486,7 +486,7 @@ def solve_dispute(observation: dict, params: dict, memory: dict) -> str:
             return click(action["ref"])
         return report_infeasible(f"The {merchant} transaction cannot be disputed.")
     account = str(params["account"])
-    if path == f"/accounts/{_account_id(account)}":
+    if path == f"/accounts/{account_id_of(account)}":
         link = next((link for link in find_all(observation, "link") if link["name"].startswith(merchant)), None)
         if link is not None:
             return click(link["ref"])
@@ -497,14 +497,14 @@ def solve_dispute(observation: dict, params: dict, memory: dict) -> str:
         if box is not None and searched != merchant:
             return _form_step(observation, memory, [], "Search")
         return report_infeasible(f"There is no {merchant} transaction on the {account} statement.")
-    return _go(observation, f"/accounts/{_account_id(account)}", account)
+    return _go(observation, f"/accounts/{account_id_of(account)}", account)
 
 
 @_bank_solution
 def solve_standing_order(observation: dict, params: dict, memory: dict) -> str:
     """Set up a monthly standing order of ``params["amount"]`` from ``params["from_account"]`` to
     ``params["to"]`` (an account or payee name) on ``params["day"]``; stop on "Standing order set up"."""
-    cents = _cents(params["amount"])
+    cents = dollars_to_cents(params["amount"])
     host, _ = _location(observation)
     if host == HOST:
         if _has_heading(observation, "Standing order set up") and detail(observation, "Amount") == pages.money(cents):

@@ -21,7 +21,7 @@ from sandbox.baselines.common import (
     value_of,
 )
 from sandbox.sites import forum_pages as pages
-from sandbox.sites.forum import HOME, HOST, _clean, member_names, normal
+from sandbox.sites.forum import HOME, HOST, member_names, normal, squash_spaces
 
 _THREAD_PATH = re.compile(r"^/thread/(\d+)$")
 _REPORT_PATH = re.compile(r"^/moderation/report/(\d+)$")
@@ -78,7 +78,7 @@ def _search_for(observation: dict, box_label: str, text: str, path: str, what: s
     if value_of(box) != text:
         return fill(box["ref"], text)
     url = _url(observation)
-    if url.path == path and _clean(parse_qs(url.query).get("q", [""])[0]) == text:
+    if url.path == path and squash_spaces(parse_qs(url.query).get("q", [""])[0]) == text:
         return report_infeasible(f"The forum has no {what} called {text!r}.")
     return press(box["ref"], "Enter")
 
@@ -122,7 +122,7 @@ def _start_thread(observation: dict, board: str, title: str, message: str) -> st
     if _BOARD_NEW_PATH.match(_url(observation).path) and find(observation, "heading", f"New thread in {board}"):
         for label, value in (("Title", title), ("Message", message)):
             box = find(observation, "textbox", label)
-            if box is not None and value_of(box) != _clean(value):
+            if box is not None and value_of(box) != squash_spaces(value):
                 return fill(box["ref"], value)
         button = find(observation, "button", "Post")
         if button:
@@ -150,7 +150,7 @@ def solve_reply(observation: dict, params: dict, memory: dict) -> str:
         if normal(message) in _paragraphs(observation):
             return stop()
         box = find(observation, "textbox", "Message")
-        if box is not None and value_of(box) != _clean(message):
+        if box is not None and value_of(box) != squash_spaces(message):
             return fill(box["ref"], message)
         button = find(observation, "button", "Reply")
         if button:
@@ -182,7 +182,7 @@ def solve_edit_post(observation: dict, params: dict, memory: dict) -> str:
         h["name"].startswith("Edit post #") for h in find_all(observation, "heading")
     ):
         box = find(observation, "textbox", "Message")
-        if box is not None and value_of(box) != _clean(message):
+        if box is not None and value_of(box) != squash_spaces(message):
             return fill(box["ref"], message)
         button = find(observation, "button", "Save")
         if button:
@@ -204,7 +204,7 @@ def _moderate(observation: dict, author: str, decision: str, reason: str = "") -
             button = find(observation, "button", "Approve post")
         else:
             box = find(observation, "textbox", "Reason for removal")
-            if box is not None and value_of(box) != _clean(reason):
+            if box is not None and value_of(box) != squash_spaces(reason):
                 return fill(box["ref"], reason)
             button = find(observation, "button", "Remove post")
         if button:
@@ -301,7 +301,7 @@ def _delete_accounts(observation: dict, names: list[str], reason: str, memory: d
     target = remaining[0]
     if _DELETE_PATH.match(_url(observation).path) and find(observation, "heading", f"Delete the account of {target}"):
         box = find(observation, "textbox", "Reason for deletion")
-        if box is not None and value_of(box) != _clean(reason):
+        if box is not None and value_of(box) != squash_spaces(reason):
             return fill(box["ref"], reason)
         for box in find_all(observation, "textbox"):
             match = re.match(r"^Type (\S+) to confirm$", box["name"])

@@ -199,7 +199,7 @@ def normal(text: object) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
-def _clean(text: object) -> str:
+def squash_spaces(text: object) -> str:
     return " ".join(str(text or "").split())
 
 
@@ -592,7 +592,7 @@ class ForumSite(Site):
         return Response(pages.board_page(self._nav(world, request), board, shown, number, count))
 
     def search(self, world: World, request: Request) -> Response:
-        query = _clean(request.query.get("q", ""))
+        query = squash_spaces(request.query.get("q", ""))
         needle = query.casefold()
         found = []
         if needle:
@@ -614,7 +614,10 @@ class ForumSite(Site):
         board = world.get(BOARDS, slug)
         if board is None:
             return self._not_found(world, request, "Board")
-        values = {"title": _clean(request.form.get("title")), "message": _clean_message(request.form.get("message"))}
+        values = {
+            "title": squash_spaces(request.form.get("title")),
+            "message": _clean_message(request.form.get("message")),
+        }
         errors = {}
         if len(values["title"]) < 5:
             errors["title"] = "Give your thread a title of at least 5 characters."
@@ -739,7 +742,7 @@ class ForumSite(Site):
         post, thread = self._post_and_thread(world, post_id)
         if post is None or post["status"] != "visible":
             return self._not_found(world, request, "Post")
-        values = {"reason": _clean(request.form.get("reason"))}
+        values = {"reason": squash_spaces(request.form.get("reason"))}
         if not values["reason"]:
             errors = {"reason": "Say why you are reporting this post."}
             body = pages.report_post_page(
@@ -802,7 +805,7 @@ class ForumSite(Site):
         post, thread = self._post_and_thread(world, post_id)
         if post is None or post["status"] != "visible":
             return self._not_found(world, request, "Post")
-        reason = _clean(request.form.get("reason"))
+        reason = squash_spaces(request.form.get("reason"))
         if not reason:
             errors = {"reason": "Give a reason for removing the post."}
             nav = self._nav(world, request)
@@ -896,7 +899,7 @@ class ForumSite(Site):
         if report is None or post is None:
             return self._not_found(world, request, "Report")
         if report["status"] == "open":
-            reason = _clean(request.form.get("reason"))
+            reason = squash_spaces(request.form.get("reason"))
             if not reason:
                 return self.report(world, request, report_id, {"reason": "Give a reason for removing the post."})
             if post["status"] == "visible":
@@ -912,7 +915,7 @@ class ForumSite(Site):
     # -- members --------------------------------------------------------------------------------------------------
 
     def members(self, world: World, request: Request) -> Response:
-        query = _clean(request.query.get("q", ""))
+        query = squash_spaces(request.query.get("q", ""))
         needle = query.casefold()
         users = sorted(world.rows(USERS).values(), key=lambda u: (u["display_name"].casefold(), u["username"]))
         if needle:
@@ -980,9 +983,9 @@ class ForumSite(Site):
             return self._not_found(world, request, "Member")
         form = request.form
         values = {
-            "display_name": _clean(form.get("display_name")),
-            "email": _clean(form.get("email")),
-            "role": _clean(form.get("role")),
+            "display_name": squash_spaces(form.get("display_name")),
+            "email": squash_spaces(form.get("email")),
+            "role": squash_spaces(form.get("role")),
             "notes": _clean_message(form.get("notes")),
             "version": form.get("version", ""),
         }
@@ -1030,7 +1033,10 @@ class ForumSite(Site):
         user = world.get(USERS, unquote(username))
         if user is None:
             return self._not_found(world, request, "Member")
-        values = {"reason": _clean(request.form.get("reason")), "confirm": _clean(request.form.get("confirm"))}
+        values = {
+            "reason": squash_spaces(request.form.get("reason")),
+            "confirm": squash_spaces(request.form.get("confirm")),
+        }
         errors = {}
         if user["username"] == ME:
             errors["confirm"] = "You cannot delete your own account here."

@@ -38,6 +38,22 @@ _REF = (("bid", "ref"),)
 _BUTTON = ("button", str, "left")
 _CLICK = (_BUTTON, ("modifiers", list, []))
 MODIFIERS = ("Alt", "Control", "ControlOrMeta", "Meta", "Shift")
+# BrowserGym's "coord" subset: actions on viewport coordinates and the keyboard rather than on element refs.
+COORDINATE_ACTIONS = (
+    "scroll_at",
+    "mouse_move",
+    "mouse_up",
+    "mouse_down",
+    "mouse_click",
+    "mouse_dblclick",
+    "mouse_drag_and_drop",
+    "mouse_upload_file",
+    "keyboard_down",
+    "keyboard_up",
+    "keyboard_press",
+    "keyboard_type",
+    "keyboard_insert_text",
+)
 # Actions that change which tab is the agent's: the episode loop, which holds the agent's page, runs them.
 TAB_ACTIONS = ("new_tab", "tab_focus", "tab_close")
 

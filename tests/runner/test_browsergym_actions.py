@@ -2,9 +2,15 @@
 set, every subset, check and uncheck included) parses here with BrowserGym's meaning: the same action, the same
 argument values. The strings are BrowserGym's, as its ``describe()`` prints them."""
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
-from runner.actions import ActionError, parse_action, parse_actions
+from runner.actions import ACTIONS, ActionError, parse_action, parse_actions
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "agent-protocol.schema.json").read_text())
 
 L, NO_MODS = "left", []
 BROWSERGYM_EXAMPLES = [
@@ -190,3 +196,12 @@ def test_several_actions_are_refused_unless_allowed():
     assert [a.name for a in parse_actions("```python\n" + answer + "\n```", several=True)] == ["fill", "click"]
     with pytest.raises(ActionError, match="without ';'"):
         parse_actions("fill('e1', 'shoes'); click('e2')", several=True)
+
+
+def test_the_protocol_schema_names_every_action_and_takes_every_example():
+    pattern = SCHEMA["$defs"]["action"]["pattern"]
+    for name in ACTIONS:
+        assert re.match(pattern, f"{name}()"), name
+    for text, _, _ in BROWSERGYM_EXAMPLES:
+        for wrapped in (text, f"```python\n{text}\n```", f"Action: {text}"):
+            assert re.match(pattern, wrapped), wrapped

@@ -1,9 +1,17 @@
 """The episode loop's part of BrowserGym's actions: tab actions change the agent's page (and the observation's
 active tab), and an answer holding several actions runs them only where the agent version allows it."""
 
-import pytest
+import base64
+import io
+import json
 
-from tests.episodes import play_script, play_script_outcome
+import pytest
+from PIL import Image
+
+from runner.host import get_host
+from runner.types import AgentSpec
+from tests.episodes import play_script, play_script_outcome, spec
+from tests.fakes.agent_server import AgentServer
 
 pytestmark = pytest.mark.browser
 
@@ -41,3 +49,27 @@ def test_the_first_failing_action_stops_the_rest():
     assert after["last_action_error"] == "no element with ref 'e99999' on the current page"
     assert after["last_action"] == "click('e99999')\nsend_msg_to_user('never')"
     assert outcome.messages == []
+
+
+def test_a_watched_agent_s_screencast_follows_it_to_another_tab():
+    queue = ["noop(300)", "new_tab()", "noop(1500)"]
+
+    def behaviour(request, headers):
+        return 200, json.dumps({"action": queue.pop(0) if queue else "stop()"}).encode()
+
+    events = []
+    with AgentServer(behaviour) as agent:
+        agent_spec = AgentSpec(kind="http", config={"url": agent.url}, secret="gsk_script")
+        episode = spec(agent_spec, "shop.purchase", max_steps=5)
+        get_host().run_episode(episode, lambda kind, payload: events.append((kind, payload)), watched=lambda: True)
+    kinds = [kind for kind, _ in events if kind in ("frame", "step")]
+    after_switch = kinds[kinds.index("step", kinds.index("step") + 1) :]  # from the end of the new_tab step on
+    frames = [payload for kind, payload in events if kind == "frame"]
+    assert "frame" in kinds[: kinds.index("step")] and "frame" in after_switch
+    # The new tab is blank: its frames are white, the shop's are not.
+    assert not blank(frames[0]["data"]) and blank(frames[-1]["data"])
+
+
+def blank(data: str) -> bool:
+    image = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
+    return image.getextrema()[0] > 240

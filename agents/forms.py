@@ -7,7 +7,13 @@ from django import forms
 from agents import services
 from agents.models import Agent, AgentVersion, Team
 from runner.observation import OBSERVATION_FIELDS
-from runner.types import DEFAULT_STEP_TIMEOUT_S, MAX_STEP_TIMEOUT_S, MIN_STEP_TIMEOUT_S, STEP_TIMEOUT_MESSAGE
+from runner.types import (
+    DEFAULT_STEP_TIMEOUT_S,
+    MAX_STEP_TIMEOUT_S,
+    MIN_STEP_TIMEOUT_S,
+    MULTI_ACTION_KEY,
+    STEP_TIMEOUT_MESSAGE,
+)
 
 MAX_SOURCE_BYTES = 256 * 1024
 
@@ -61,6 +67,12 @@ class VersionForm(forms.Form):
         help_text=f"How long the agent may take to answer one step, {MIN_STEP_TIMEOUT_S} to {MAX_STEP_TIMEOUT_S} s "
         f"({DEFAULT_STEP_TIMEOUT_S:g} when empty); past it the step fails as agent_timeout. Verification allows "
         "the same.",
+    )
+    multi_action = forms.BooleanField(
+        required=False,
+        label="Several actions per answer",
+        help_text="Run every action of an answer that holds several, one a line, in order, stopping at the first "
+        "that fails (BrowserGym's multiaction). Off: such an answer is refused as an invalid action.",
     )
     # http
     url = forms.URLField(required=False, label="Endpoint URL", assume_scheme="https")
@@ -134,6 +146,8 @@ class VersionForm(forms.Form):
         source = source_name = ""
         if data.get("timeout_s") is not None:
             config["timeout_s"] = data["timeout_s"]
+        if data.get("multi_action"):
+            config[MULTI_ACTION_KEY] = True
 
         def need(field: str, message: str) -> None:
             if not data.get(field) and field not in self.errors:

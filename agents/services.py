@@ -17,7 +17,7 @@ from runner.drivers.python import check_source
 from runner.egress import check_url
 from runner.observation import validate_observation_options
 from runner.protocol import probe_endpoint, verify_agent
-from runner.types import AgentSpec, step_timeout_error
+from runner.types import MULTI_ACTION_KEY, AgentSpec, multi_action_error, step_timeout_error
 
 LLM = "llm"
 
@@ -53,6 +53,9 @@ def config_errors(kind: str, config: dict, source: str = "") -> list[str]:
     timeout_error = step_timeout_error(config.get("timeout_s"))
     if timeout_error:
         errors.append(timeout_error)
+    multi_action = multi_action_error(config.get(MULTI_ACTION_KEY))
+    if multi_action:
+        errors.append(multi_action)
     if kind == Agent.KIND_HTTP:
         error = validate_url(config.get("url", ""))
         if error:

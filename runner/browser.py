@@ -143,7 +143,7 @@ async def new_context(browser: Browser) -> BrowserContext:
 
 def _short_error(exc: Exception) -> str:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for prefix in ("Locator.", "Page.", "Mouse."):
+    for prefix in ("Locator.", "Page.", "Mouse.", "Keyboard.", "FileChooser."):
         if message.startswith(prefix):
             message = message.split(": ", 1)[-1]
     return message[:300]
@@ -209,12 +209,84 @@ def observation_digest(observation: dict) -> str:
     return hashlib.sha256(f"{observation['url']}\n{observation['axtree']}".encode()).hexdigest()[:16]
 
 
-async def execute(page: Page, action: Action) -> str:
-    """Perform a browser action. Returns "" on success or an error message for the agent."""
-    args = action.args
+# The files an agent may upload (upload_file, mouse_upload_file): made here, in memory, never read from disk, so
+# an agent can exercise an upload form without any of the runner's files reaching a page. Name: (type, bytes).
+UPLOAD_FILES: dict[str, tuple[str, bytes]] = {
+    "my_receipt.pdf": (
+        "application/pdf",
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n",
+    ),
+    "notes.txt": ("text/plain", b"Shopping list: milk, eggs, bread.\n"),
+    "data.csv": ("text/csv", b"item,quantity\nmilk,1\neggs,12\n"),
+}
+
+
+def _upload_payloads(file: str | list[str]) -> list[dict] | str:
+    """The payloads of the named sandbox files, or an error for the agent naming one that is not among them."""
+    names = [file] if isinstance(file, str) else file
+    for name in names:
+        if name not in UPLOAD_FILES:
+            return f"upload refused: {name!r} is not one of the files agents may upload ({', '.join(UPLOAD_FILES)})"
+    return [{"name": n, "mimeType": UPLOAD_FILES[n][0], "buffer": UPLOAD_FILES[n][1]} for n in names]
+
+
+async def _upload(page: Page, click, file: str | list[str]) -> str:
+    """Click (``click()``), wait for the file chooser it opens, and choose the sandbox files named."""
+    payloads = _upload_payloads(file)
+    if isinstance(payloads, str):
+        return payloads
+    async with page.expect_file_chooser(timeout=ACTION_TIMEOUT_MS) as chooser:
+        await click()
+    await (await chooser.value).set_files(payloads)
+    return ""
+
+
+async def _fill(locator, value: str, autocomplete: bool) -> None:
+    """Fill a field; with ``autocomplete``, BrowserGym's way of opening a page's suggestions: fill all but the last
+    character, then type that one as a key press, which fires the key events a plain fill does not."""
+    if not autocomplete:
+        await locator.fill(value, timeout=ACTION_TIMEOUT_MS)
+        return
+    await locator.clear(timeout=ACTION_TIMEOUT_MS)
+    if len(value) > 1:
+        await locator.fill(value[:-1], timeout=ACTION_TIMEOUT_MS)
+    if value:
+        await locator.press_sequentially(value[-1], timeout=ACTION_TIMEOUT_MS)
+
+
+async def switch_tab(page: Page, action: Action) -> tuple[Page, str]:
+    """Perform a tab action (``new_tab``, ``tab_focus``, ``tab_close``): (the agent's page from now on, "" or an
+    error for the agent). As in BrowserGym, a new tab is blank and becomes the active one, ``tab_focus`` takes a
+    Python index into the open tabs (``-1``: the last), and closing a tab makes the most recently opened one that
+    is left active; closing the last tab opens a blank one, so the agent always has a page."""
+    context = page.context
     try:
         match action.name:
-            case "click" | "dblclick" | "hover" | "focus" | "clear":
+            case "new_tab":
+                page = await context.new_page()
+            case "tab_focus":
+                tabs, index = context.pages, action.args["index"]
+                if not -len(tabs) <= index < len(tabs):
+                    return page, f"no tab {index}: {len(tabs)} tab(s) open, numbered from 0"
+                page = tabs[index]
+            case "tab_close":
+                await page.close()
+                page = context.pages[-1] if context.pages else await context.new_page()
+        await page.bring_to_front()
+    except PlaywrightError as exc:
+        return page, _short_error(exc)
+    return page, ""
+
+
+async def execute(page: Page, action: Action) -> str:
+    """Perform a browser action other than a tab action (:func:`switch_tab`). Returns "" on success or an
+    error message for the agent."""
+    args = action.args
+    mouse, keyboard = page.mouse, page.keyboard
+    try:
+        match action.name:
+            case "click" | "dblclick" | "hover" | "focus" | "clear" | "check" | "uncheck":
                 locator = page.locator(f"aria-ref={args['ref']}")
                 if action.name in ("click", "dblclick"):
                     method = locator.click if action.name == "click" else locator.dblclick
@@ -222,13 +294,55 @@ async def execute(page: Page, action: Action) -> str:
                 else:
                     await getattr(locator, action.name)(timeout=ACTION_TIMEOUT_MS)
             case "fill":
-                await page.locator(f"aria-ref={args['ref']}").fill(args["value"], timeout=ACTION_TIMEOUT_MS)
+                locator = page.locator(f"aria-ref={args['ref']}")
+                await _fill(locator, args["value"], args["enable_autocomplete_menu"])
             case "select_option":
                 await page.locator(f"aria-ref={args['ref']}").select_option(args["value"], timeout=ACTION_TIMEOUT_MS)
             case "press":
                 await page.locator(f"aria-ref={args['ref']}").press(args["key"], timeout=ACTION_TIMEOUT_MS)
+            case "drag_and_drop":
+                await page.locator(f"aria-ref={args['from_ref']}").hover(timeout=ACTION_TIMEOUT_MS)
+                await mouse.down()
+                await page.locator(f"aria-ref={args['to_ref']}").hover(timeout=ACTION_TIMEOUT_MS)
+                await mouse.up()
+            case "upload_file":
+                locator = page.locator(f"aria-ref={args['ref']}")
+                error = await _upload(page, lambda: locator.click(timeout=ACTION_TIMEOUT_MS), args["file"])
+                if error:
+                    return error
+            case "mouse_upload_file":
+                error = await _upload(page, lambda: mouse.click(args["x"], args["y"]), args["file"])
+                if error:
+                    return error
             case "scroll":
-                await page.mouse.wheel(args["dx"], args["dy"])
+                await mouse.wheel(args["dx"], args["dy"])
+            case "scroll_at":
+                await mouse.move(args["x"], args["y"])
+                await mouse.wheel(args["dx"], args["dy"])
+            case "mouse_move":
+                await mouse.move(args["x"], args["y"])
+            case "mouse_up" | "mouse_down":
+                await mouse.move(args["x"], args["y"])
+                await (mouse.up if action.name == "mouse_up" else mouse.down)(button=args["button"])
+            case "mouse_click":
+                await mouse.click(args["x"], args["y"], button=args["button"])
+            case "mouse_dblclick":
+                await mouse.dblclick(args["x"], args["y"], button=args["button"])
+            case "mouse_drag_and_drop":
+                await mouse.move(args["from_x"], args["from_y"])
+                await mouse.down()
+                await mouse.move(args["to_x"], args["to_y"])
+                await mouse.up()
+            case "keyboard_down":
+                await keyboard.down(args["key"])
+            case "keyboard_up":
+                await keyboard.up(args["key"])
+            case "keyboard_press":
+                await keyboard.press(args["key"])
+            case "keyboard_type":
+                await keyboard.type(args["text"])
+            case "keyboard_insert_text":
+                await keyboard.insert_text(args["text"])
             case "goto":
                 if not is_sandbox_url(args["url"]):
                     return f"goto refused: only http://*.{SANDBOX_DOMAIN} sites are reachable"
@@ -245,7 +359,8 @@ async def execute(page: Page, action: Action) -> str:
                 pass
     except PlaywrightError as exc:
         if "aria-ref" in str(exc) and ("not found" in str(exc) or "Invalid" in str(exc)):
-            return f"no element with ref {args.get('ref')!r} on the current page"
+            missing = next((ref for ref in action.refs if f"aria-ref={ref}" in str(exc)), None)
+            return f"no element with ref {missing or args.get('ref')!r} on the current page"
         return _short_error(exc)
     try:
         await page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_MS)

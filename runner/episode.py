@@ -26,9 +26,9 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from runner.actions import ActionError, parse_action
+from runner.actions import TAB_ACTIONS, Action, ActionError, parse_actions
 from runner.axtree import snapshot_of
-from runner.browser import execute, new_context, observation_digest, observe
+from runner.browser import execute, new_context, observation_digest, observe, switch_tab
 from runner.checkpoints import IRREVERSIBLE_BARRIER, Checkpoint, barrier, capture_browser, fingerprint, restore
 from runner.drivers import AgentFailure, make_driver
 from runner.observation import agent_observation, observation_options
@@ -47,6 +47,7 @@ from runner.types import (
     EpisodeSpec,
     InfraError,
     StepRecord,
+    allows_several_actions,
 )
 from sandbox.scenarios import ScenarioInstance, build_scenario
 from sandbox.server import AGENT_COOKIE, SANDBOX_DOMAIN, WORLD_COOKIE, SandboxServer
@@ -545,9 +546,39 @@ async def _collect_garbage(page: Page) -> None:
         log.debug("garbage collection of a page failed", exc_info=True)
 
 
+async def _perform(ctx: _Context, agent: _Agent, step: int, action: Action, observation: dict, tree: dict) -> str:
+    """Carry out one parsed action of the agent's answer: "" or the error for the agent."""
+    if action.name == "send_msg_to_user":
+        ctx.messages.append(action.args["text"])
+    elif action.name == "backtrack":
+        error, restored = await _backtrack(ctx, agent, step, action.args["checkpoint_id"])
+        tree.update(restored)
+        return error
+    elif action.name in ("stop", "report_infeasible"):
+        agent.done, agent.end_reason = True, action.name
+        if action.name == "report_infeasible":
+            ctx.messages.append(action.args["reason"])
+    elif action.name in TAB_ACTIONS:
+        before = agent.page
+        agent.page, error = await switch_tab(agent.page, action)
+        if agent.page is not before and agent.screencast is not None:
+            # A screencast shows one page: the agent's from now on (it starts at the next step if watched).
+            await agent.screencast.stop()
+            agent.screencast = Screencast(agent.page, agent.index, ctx.emit)
+        return error
+    else:
+        refs = snapshot_of(observation).refs
+        missing = next((ref for ref in action.refs if ref not in refs), None)
+        if missing is not None:
+            # Playwright would wait out its timeout for a ref the snapshot never had; say so at once.
+            return f"no element with ref {missing!r} on the current page"
+        return await execute(agent.page, action)
+    return ""
+
+
 async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict, float]:
     """One observe → act → result cycle of one agent. Returns (error, usage, agent latency in ms)."""
-    spec, instance, score, emit, messages = ctx.spec, ctx.instance, ctx.score, ctx.emit, ctx.messages
+    spec, instance, score, emit = ctx.spec, ctx.instance, ctx.score, ctx.emit
     world = instance.world
     step_started = time.perf_counter()
     with world.lock:
@@ -617,25 +648,17 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
         agent.done, agent.end_reason = True, "agent_error"
     else:
         try:
-            action = parse_action(action_text)
-            agent.unparsable = 0
+            actions = parse_actions(action_text, several=allows_several_actions(spec.agent.config))
+            action, agent.unparsable = actions[0], 0
         except ActionError as exc:
+            actions = []
             error, detail = _unparsable(agent, spec.max_invalid_actions, exc)
-        if action is not None:
-            if action.name == "send_msg_to_user":
-                messages.append(action.args["text"])
-            elif action.name == "backtrack":
-                error, restored = await _backtrack(ctx, agent, step, action.args["checkpoint_id"])
-                tree.update(restored)
-            elif action.name in ("stop", "report_infeasible"):
-                agent.done, agent.end_reason = True, action.name
-                if action.name == "report_infeasible":
-                    messages.append(action.args["reason"])
-            elif "ref" in action.args and action.args["ref"] not in snapshot_of(observation).refs:
-                # Playwright would wait out its timeout for a ref the snapshot never had; say so at once.
-                error = f"no element with ref {action.args['ref']!r} on the current page"
-            else:
-                error = await execute(agent.page, action)
+        # Several actions (where the version allows them) run in order, without a new observation between them;
+        # the first that fails or ends the agent's episode stops the rest, as in BrowserGym.
+        for each in actions:
+            error = await _perform(ctx, agent, step, each, observation, tree)
+            if error or agent.done:
+                break
     world_started = time.perf_counter()
     new_milestones, new_harms, events = score.update(step)
     with world.lock:

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from runner.actions import ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
+from runner.actions import ACTIONS, COORDINATE_ACTIONS, MAX_ACTION_LENGTH, Action, ActionError, ActionSpec, parse_action
 
 # The refs of Playwright's ``aria_snapshot(mode="ai")``: ``"e" + ++lastRef`` with the frame's ``f<n>`` prefix.
 PLAYWRIGHT_REF = re.compile(r"\b(?:f\d+)?e\d+\b")
@@ -36,7 +36,8 @@ THOUGHT_CHARS = 300
 REPLY_ECHO_CHARS = 4000
 
 # One line per action for the system prompt; the signatures come from ACTIONS, so an action added to the
-# grammar shows up even before it gets a description here.
+# grammar shows up even before it gets a description here. The coordinate and keyboard actions are left out:
+# this agent acts on the refs of the page it is shown, and a dozen more lines would cost every prompt.
 ACTION_HELP = {
     "click": "click an element",
     "dblclick": "double-click an element",
@@ -46,10 +47,17 @@ ACTION_HELP = {
     "hover": "move the mouse over an element",
     "focus": "focus an element",
     "clear": "clear a text box",
+    "check": "tick a checkbox or radio button",
+    "uncheck": "untick a checkbox",
+    "drag_and_drop": "drag one element onto another",
+    "upload_file": "choose a file (my_receipt.pdf, notes.txt or data.csv) in a file input",
     "scroll": "scroll the page by dx, dy pixels",
     "goto": "open a URL",
     "go_back": "go back in the tab's history",
     "go_forward": "go forward in the tab's history",
+    "new_tab": "open a blank tab and switch to it",
+    "tab_focus": "switch to the tab at this index of the open tabs",
+    "tab_close": "close the current tab",
     "noop": "do nothing, optionally wait wait_ms milliseconds",
     "send_msg_to_user": "send a message to the user",
     "report_infeasible": "end the episode: the goal cannot or should not be done, and why",
@@ -117,7 +125,7 @@ def system_message(with_backtrack: bool, extra: str = "") -> str:
     """The instructions: the task, what refs are, the action grammar and the answer format with examples."""
     lines = []
     for spec in ACTIONS.values():
-        if spec.name == "backtrack" and not with_backtrack:
+        if (spec.name == "backtrack" and not with_backtrack) or spec.name in COORDINATE_ACTIONS:
             continue
         help_text = ACTION_HELP.get(spec.name, "")
         lines.append(_signature(spec) + (f"  # {help_text}" if help_text else ""))

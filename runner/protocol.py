@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from runner.actions import ActionError, parse_action
+from runner.actions import ActionError, parse_actions
 from runner.drivers import AgentFailure, agent_endpoint, make_driver
 from runner.egress import EgressRefused, agent_client, check_url
 from runner.types import (
@@ -25,6 +25,7 @@ from runner.types import (
     STEP_TIMEOUT_GRACE_S,
     AgentSpec,
     InfraError,
+    allows_several_actions,
     step_timeout_s,
 )
 
@@ -193,7 +194,7 @@ async def verify_agent(spec: AgentSpec, *, instance=None) -> str:
                 pass
     try:
         action, _, _ = validate_response(response)
-        parse_action(action)
+        parse_actions(action, several=allows_several_actions(spec.config))
     except AgentFailure as exc:
         return f"{exc.code}: {exc.detail}"
     except ActionError as exc:

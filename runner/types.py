@@ -47,6 +47,22 @@ def step_timeout_s(config: dict) -> float:
     return float(value) if value is not None and not step_timeout_error(value) else DEFAULT_STEP_TIMEOUT_S
 
 
+# An answer holding several actions, one a line, runs them all in one step only where the version's config sets
+# this (BrowserGym's multiaction); otherwise it is refused as invalid, as one action per step is the default.
+MULTI_ACTION_KEY = "multi_action"
+MULTI_ACTION_MESSAGE = f"{MULTI_ACTION_KEY} must be true or false"
+
+
+def multi_action_error(value) -> str:
+    """Why ``value`` cannot be a version's ``multi_action``, or "" when it can (None: not set, off)."""
+    return "" if value is None or isinstance(value, bool) else MULTI_ACTION_MESSAGE
+
+
+def allows_several_actions(config: dict) -> bool:
+    """Whether the version lets one answer hold several actions. Assumes a validated config."""
+    return config.get(MULTI_ACTION_KEY) is True
+
+
 @dataclass
 class AgentSpec:
     """What the runner needs to talk to one agent version.

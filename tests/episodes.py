@@ -65,16 +65,21 @@ def faults(events) -> list[str]:
     return [p["name"] for k, p in events if k == "trace" and p["type"] == "fault"]
 
 
-def play_script(actions: list[str]) -> list[dict]:
+def play_script(actions: list[str], **config) -> list[dict]:
     """Play ``actions`` one per step with a scripted HTTP agent (tests.fakes.agent_server) on the shop's purchase
-    task; the observation that followed each one."""
+    task, its version's ``config`` added; the observation that followed each one."""
+    return play_script_outcome(actions, **config)[1]
+
+
+def play_script_outcome(actions: list[str], **config) -> tuple[EpisodeOutcome, list[dict]]:
+    """:func:`play_script`'s outcome too."""
     queue = list(actions)
 
     def behaviour(request, headers):
         return 200, json.dumps({"action": queue.pop(0) if queue else "stop()"}).encode()
 
     with AgentServer(behaviour) as agent:
-        agent_spec = AgentSpec(kind="http", config={"url": agent.url}, secret="gsk_script")
+        agent_spec = AgentSpec(kind="http", config={"url": agent.url, **config}, secret="gsk_script")
         outcome, _ = play(spec(agent_spec, "shop.purchase", max_steps=len(actions) + 1))
     assert outcome.agent_error == "", outcome.agent_error_detail
-    return [request["observation"] for request, _, _ in agent.requests[1:]]
+    return outcome, [request["observation"] for request, _, _ in agent.requests[1:]]

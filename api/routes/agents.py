@@ -64,6 +64,9 @@ class VersionIn(Schema):
     # http
     url: Text(2000) | None = Field(None, description="HTTP: the endpoint URL")
     timeout_s: float | None = Field(None, description="every kind: per-step timeout, 1 to 300 s (30 by default)")
+    multi_action: bool = Field(
+        False, description="every kind: run all the actions of an answer holding several, one a line (off: refused)"
+    )
     # python
     source: Text(256 * 1024) | None = Field(None, description="Python: the agent file's text")
     source_name: Text(200) = Field("agent.py", description="Python: the file's name")

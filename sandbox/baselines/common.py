@@ -100,7 +100,7 @@ def go_back() -> str:
 
 
 def noop() -> str:
-    return _action("noop")
+    return _action("noop", 0)
 
 
 def wait(milliseconds: int) -> str:

@@ -76,6 +76,13 @@ def test_it_refuses_a_timeout_out_of_range_with_the_page_s_message(api):
     assert error["details"] == [{"field": "timeout_s", "message": message}]
 
 
+def test_it_sets_several_actions_per_answer_only_when_asked(api):
+    body = {"name": "py", "kind": "python", "source": PYTHON_AGENT}
+    assert "multi_action" not in api.post("/agents", body).json()["version"]["config"]
+    response = api.post("/agents", {**body, "name": "py2", "multi_action": True})
+    assert response.status_code == 201 and response.json()["version"]["config"]["multi_action"] is True
+
+
 def test_a_taken_name_is_a_conflict(api):
     assert api.post("/agents", {"name": "py", "kind": "python", "source": PYTHON_AGENT}).status_code == 201
     error = error_of(api.post("/agents", {"name": "py", "kind": "python", "source": PYTHON_AGENT}), 409)

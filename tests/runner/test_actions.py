@@ -6,7 +6,10 @@ from runner.actions import ActionError, parse_action
 def test_it_parses_browsergym_style_calls():
     assert parse_action("click('e12')").args == {"ref": "e12", "button": "left", "modifiers": []}
     action = parse_action('fill("e7", "running shoes")')
-    assert (action.name, action.args) == ("fill", {"ref": "e7", "value": "running shoes"})
+    assert (action.name, action.args) == (
+        "fill",
+        {"ref": "e7", "value": "running shoes", "enable_autocomplete_menu": False},
+    )
     assert parse_action("scroll(0, 200)").args == {"dx": 0, "dy": 200}
     assert parse_action("press('e3', key='Enter')").args == {"ref": "e3", "key": "Enter"}
     assert parse_action("stop()").ends_episode

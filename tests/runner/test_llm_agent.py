@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from runner.actions import ACTIONS, ActionError, parse_action
+from runner.actions import ACTIONS, COORDINATE_ACTIONS, ActionError, parse_action
 from runner.drivers import AgentFailure, make_driver
 from runner.drivers.llm import MAX_PAGE_CHARS, validate_config
 from runner.llm_prompt import EXAMPLE_REFS, PLAYWRIGHT_REF, estimate_prompt_tokens
@@ -133,9 +133,11 @@ def test_the_system_prompt_lists_the_whole_action_grammar(fake):
     act(llm(fake))
     system = fake.completions[0].body["messages"][0]["content"]
     for name in ACTIONS:
-        if name != "backtrack":  # offered only when the request carries checkpoints
+        # backtrack is offered only when the request carries checkpoints; the coordinate actions never
+        if name != "backtrack" and name not in COORDINATE_ACTIONS:
             assert f"\n{name}(" in system, name
-    assert "fill(ref: str, value: str)" in system
+    assert not any(f"\n{name}(" in system for name in COORDINATE_ACTIONS)
+    assert "fill(ref: str, value: str, enable_autocomplete_menu: bool = False)" in system
     assert "backtrack(" not in system
     act(llm(fake), {**request(), "checkpoints": ["c1", "c2"]})
     assert "backtrack(checkpoint_id: str | int)" in fake.completions[1].body["messages"][0]["content"]

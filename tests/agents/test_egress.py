@@ -37,7 +37,7 @@ def test_it_refuses_to_register_an_internal_endpoint(logged_in, url):
 def test_it_refuses_any_spelling_of_loopback_when_loopback_is_not_allowed(logged_in, monkeypatch, host):
     _, team = logged_in
     monkeypatch.setenv(ALLOW_ENV, "none")
-    with AgentServer(answer("noop()")) as server, pytest.raises(services.AgentError, match="loopback address"):
+    with AgentServer(answer("noop(0)")) as server, pytest.raises(services.AgentError, match="loopback address"):
         services.register_agent(
             team=team, name="scout", kind="http", config={"url": f"http://{host}:{server.httpd.server_port}/act"}
         )
@@ -46,7 +46,7 @@ def test_it_refuses_any_spelling_of_loopback_when_loopback_is_not_allowed(logged
 
 def test_verification_gives_one_message_for_every_failed_exchange(logged_in):
     client, _ = logged_in
-    with AgentServer(answer("noop()")) as closed:
+    with AgentServer(answer("noop(0)")) as closed:
         closed_url = closed.url
     details = []
     for behaviour in (lambda r, h: (404, b"internal-secret-page"), lambda r, h: (200, b"internal-secret-page")):
@@ -63,7 +63,7 @@ def test_verification_gives_one_message_for_every_failed_exchange(logged_in):
 
 def test_verification_applies_the_policy_of_the_moment(logged_in, monkeypatch):
     client, _ = logged_in
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         register(client, f"http://localhost:{server.httpd.server_port}/act")
         agent = Agent.objects.get(name="scout")
         assert agent.latest_version().verify_status == AgentVersion.VERIFIED
@@ -77,7 +77,7 @@ def test_verification_applies_the_policy_of_the_moment(logged_in, monkeypatch):
 
 def test_a_run_refuses_to_start_when_the_policy_refuses_the_endpoint(logged_in, builtins, monkeypatch):
     client, team = logged_in
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         register(client, server.url)
     version = Agent.objects.get(name="scout").latest_version()
     monkeypatch.setenv(ALLOW_ENV, "none")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 PYTHON_AGENT = b"""
 class Agent:
     def act(self, request):
-        return {"action": "noop()", "thought": "thinking"}
+        return {"action": "noop(0)", "thought": "thinking"}
 """
 
 
@@ -69,14 +69,14 @@ def test_the_page_shows_the_exact_error_of_a_failed_check(logged_in):
 
 def test_an_unreachable_endpoint_is_registered_and_shows_why_it_failed(logged_in):
     client, team, _ = logged_in
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         url = server.url
     response = register(client, name="offline", kind="http", url=url)
     assert response.status_code == 302
     version = Agent.objects.get(name="offline").latest_version()
     assert version.verify_status == "failed" and "unreachable" in version.verify_detail
     # Once the endpoint is up, a new version pointing at it checks out.
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         data = {"url": server.url, "observation": ["axtree"]}
         client.post(reverse("agents:add_version", args=[version.agent_id]), data)
     assert Agent.objects.get(name="offline").latest_version().verify_status == "verified"
@@ -146,7 +146,7 @@ def test_an_llm_agent_keeps_its_key_encrypted(logged_in):
 
 def test_a_used_version_is_immutable_and_new_versions_are_numbered(logged_in):
     client, team, user = logged_in
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         register(client, name="scout", kind="http", url=server.url)
         agent = Agent.objects.get(name="scout")
         v1 = agent.latest_version()

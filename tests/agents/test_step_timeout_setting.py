@@ -9,7 +9,7 @@ from agents.models import Agent
 
 pytestmark = pytest.mark.django_db
 
-PYTHON_AGENT = b"class Agent:\n    def act(self, request):\n        return 'noop()'\n"
+PYTHON_AGENT = b"class Agent:\n    def act(self, request):\n        return 'noop(0)'\n"
 MESSAGE = "the per-step timeout (timeout_s) must be from 1 to 300 seconds"
 
 

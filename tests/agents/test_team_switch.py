@@ -17,7 +17,7 @@ scenarios:
   - key: buy
     task: shop.purchase
 """
-PYTHON_AGENT = b"class Agent:\n    def act(self, request):\n        return {'action': 'noop()'}\n"
+PYTHON_AGENT = b"class Agent:\n    def act(self, request):\n        return {'action': 'noop(0)'}\n"
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from tests.api.conftest import error_of
 
 pytestmark = pytest.mark.django_db
 
-PYTHON_AGENT = "class Agent:\n    def act(self, request):\n        return {'action': 'noop()'}\n"
+PYTHON_AGENT = "class Agent:\n    def act(self, request):\n        return {'action': 'noop(0)'}\n"
 
 
 def test_it_lists_the_baselines(api):

@@ -52,7 +52,7 @@ def no_loopback(monkeypatch):
 
 @pytest.fixture
 def server():
-    with AgentServer(answer("noop()")) as running:
+    with AgentServer(answer("noop(0)")) as running:
         yield running
 
 
@@ -112,16 +112,16 @@ async def test_metadata_addresses_stay_refused_whatever_the_allow_list(monkeypat
 async def test_development_allows_loopback_and_production_does_not(monkeypatch, server):
     monkeypatch.delenv(ALLOW_ENV, raising=False)
     monkeypatch.setenv(DEV_ENV, "1")
-    assert await act_once(http(server.url)) == {"action": "noop()"}
+    assert await act_once(http(server.url)) == {"action": "noop(0)"}
     monkeypatch.setenv(DEV_ENV, "0")
     assert "loopback address" in await refusal(http(server.url))
     assert len(server.requests) == 1
 
 
 async def test_an_address_with_a_port_allows_that_port_only(monkeypatch, server):
-    with AgentServer(answer("noop()")) as other:
+    with AgentServer(answer("noop(0)")) as other:
         monkeypatch.setenv(ALLOW_ENV, f"127.0.0.1:{server.httpd.server_port}")
-        assert await act_once(http(server.url)) == {"action": "noop()"}
+        assert await act_once(http(server.url)) == {"action": "noop(0)"}
         assert "loopback address" in await refusal(http(other.url))
     assert other.requests == []
 
@@ -129,7 +129,7 @@ async def test_an_address_with_a_port_allows_that_port_only(monkeypatch, server)
 async def test_a_host_name_entry_allows_that_name_only(monkeypatch, server):
     port = server.httpd.server_port
     monkeypatch.setenv(ALLOW_ENV, f"localhost:{port}")
-    assert await act_once(http(f"http://localhost:{port}/act")) == {"action": "noop()"}
+    assert await act_once(http(f"http://localhost:{port}/act")) == {"action": "noop(0)"}
     assert "loopback address" in await refusal(http(f"http://127.0.0.1:{port}/act"))
     assert len(server.requests) == 1
 
@@ -171,7 +171,7 @@ async def test_proxy_variables_are_ignored(monkeypatch, server):
             monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.httpd.server_port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        assert await act_once(http(server.url)) == {"action": "noop()"}
+        assert await act_once(http(server.url)) == {"action": "noop(0)"}
     assert proxy.requests == [] and len(server.requests) == 1
 
 

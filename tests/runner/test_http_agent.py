@@ -55,7 +55,7 @@ async def test_it_names_a_response_that_is_not_json():
 
 
 async def test_it_refuses_a_huge_response():
-    huge = json.dumps({"action": "noop()", "thought": "x" * (MAX_RESPONSE_BYTES + 10)}).encode()
+    huge = json.dumps({"action": "noop(0)", "thought": "x" * (MAX_RESPONSE_BYTES + 10)}).encode()
     with AgentServer(lambda r, h: (200, huge)) as server, pytest.raises(AgentFailure) as caught:
         await act_once(server.url)
     assert caught.value.code == "agent_bad_response"
@@ -72,7 +72,7 @@ async def test_a_5xx_is_a_crash_and_is_not_retried():
 
 
 async def test_a_dropped_connection_after_the_request_is_not_retried():
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         server.drop_connection = True
         with pytest.raises(AgentFailure) as caught:
             await act_once(server.url)
@@ -89,13 +89,13 @@ async def test_a_4xx_is_a_bad_response():
 
 
 async def test_it_times_out_a_slow_agent():
-    with AgentServer(slow(2.5, answer("noop()"))) as server, pytest.raises(AgentFailure) as caught:
+    with AgentServer(slow(2.5, answer("noop(0)"))) as server, pytest.raises(AgentFailure) as caught:
         await act_once(server.url, timeout_s=1)
     assert caught.value.code == "agent_timeout"
 
 
 async def test_an_unreachable_endpoint_is_retried_then_agent_unreachable():
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         url = server.url
     started = time.perf_counter()
     with pytest.raises(AgentFailure) as caught:
@@ -161,10 +161,10 @@ def test_the_example_agent_refuses_a_wrong_signature(example_agent):
     [
         (lambda r, h: (200, b"not json"), "agent_bad_response", "not JSON"),
         (lambda r, h: (200, b'{"thought": "no action"}'), "agent_bad_response", "no string field 'action'"),
-        (lambda r, h: (200, b'{"action": "noop()", "usage": {"cost_usd": "lots"}}'), "agent_bad_response", "usage"),
+        (lambda r, h: (200, b'{"action": "noop(0)", "usage": {"cost_usd": "lots"}}'), "agent_bad_response", "usage"),
         (lambda r, h: (200, b"[" * (MAX_RESPONSE_BYTES + 1)), "agent_bad_response", "larger than"),
         (lambda r, h: (503, b"upstream died"), "agent_crashed", "HTTP 503"),
-        (slow(3.0, answer("noop()")), "agent_timeout", "within 1 s"),
+        (slow(3.0, answer("noop(0)")), "agent_timeout", "within 1 s"),
     ],
     ids=["malformed", "no-action", "bad-usage", "huge", "crashing", "slow"],
 )

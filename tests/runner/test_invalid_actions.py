@@ -12,11 +12,11 @@ pytestmark = pytest.mark.browser
 
 
 def scripted(actions: list[str]):
-    """An agent that answers ``actions`` in turn, then noop() for ever."""
+    """An agent that answers ``actions`` in turn, then noop(0) for ever."""
 
     def behaviour(request, headers):
         step = request["step"]
-        action = actions[step - 1] if step <= len(actions) else "noop()"
+        action = actions[step - 1] if step <= len(actions) else "noop(0)"
         return 200, json.dumps({"action": action}).encode()
 
     return behaviour
@@ -38,7 +38,7 @@ def test_it_ends_the_episode_as_agent_bad_response_at_the_cap():
 
 
 def test_it_feeds_an_unparsable_action_back_and_the_episode_goes_on():
-    with AgentServer(scripted(["do the thing", "noop()"])) as server:
+    with AgentServer(scripted(["do the thing", "noop(0)"])) as server:
         outcome, _ = play(server, max_steps=3)
     assert outcome.agent_error == "" and outcome.steps == 3
     second = server.requests[1][0]
@@ -48,7 +48,7 @@ def test_it_feeds_an_unparsable_action_back_and_the_episode_goes_on():
 
 
 def test_it_counts_only_unparsable_actions_in_a_row():
-    with AgentServer(scripted(["?", "noop()", "?", "noop()", "?"])) as server:
+    with AgentServer(scripted(["?", "noop(0)", "?", "noop(0)", "?"])) as server:
         outcome, _ = play(server, max_steps=5, max_invalid_actions=2)
     assert outcome.agent_error == "" and outcome.steps == 5
 

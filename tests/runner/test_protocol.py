@@ -45,7 +45,7 @@ def test_every_request_of_a_real_episode_follows_the_schema(observation):
 
 GOOD = [
     {"action": "click('e1')"},
-    {"action": "noop()", "thought": None, "usage": None},
+    {"action": "noop(0)", "thought": None, "usage": None},
     {"action": "stop()", "thought": "done", "usage": {"input_tokens": 10, "output_tokens": 2, "cost_usd": 0.001}},
 ]
 BAD = [

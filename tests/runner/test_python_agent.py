@@ -67,7 +67,7 @@ def attempt(probe):
 
 class Agent:
     def act(self, request):
-        return {"action": "noop()", "thought": json.dumps({name: attempt(p) for name, p in PROBES.items()})}
+        return {"action": "noop(0)", "thought": json.dumps({name: attempt(p) for name, p in PROBES.items()})}
 """
 
 
@@ -129,7 +129,7 @@ class Helper:
 
 class MyBot:
     async def act(self, request):
-        return {"action": "noop()", "thought": request["task"]["goal"]}
+        return {"action": "noop(0)", "thought": request["task"]["goal"]}
 """
     (response,) = ask(source)
     assert response["thought"] == REQUEST["task"]["goal"]
@@ -146,9 +146,9 @@ class Agent:
         sys.__stdout__.flush()
         os.write(1, b"neither\\n")
         sys.stderr.write("warning\\n")
-        return "noop()"
+        return "noop(0)"
 """
-    assert [r["action"] for r in ask(source, steps=2)] == ["noop()", "noop()"]
+    assert [r["action"] for r in ask(source, steps=2)] == ["noop(0)", "noop(0)"]
 
 
 # --- the sandbox --------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def test_a_file_that_fails_to_load_is_agent_crashed():
     exc = failure("import json\nraise RuntimeError('no config')\n")
     assert exc.code == AGENT_CRASHED
     assert "RuntimeError: no config" in exc.detail and "while loading" in exc.detail and "line 2" in exc.detail
-    exc = failure("def act(request):\n    return 'noop()'\n")
+    exc = failure("def act(request):\n    return 'noop(0)'\n")
     assert exc.code == AGENT_CRASHED and "no class named Agent" in exc.detail
 
 
@@ -433,7 +433,7 @@ def test_a_busy_loop_is_agent_crashed_on_its_cpu_limit():
 def test_answers_that_are_not_responses_are_agent_bad_response():
     exc = failure("class Agent:\n    def act(self, request):\n        return 42\n")
     assert exc.code == AGENT_BAD_RESPONSE and "act() returned int" in exc.detail
-    exc = failure("class Agent:\n    def act(self, request):\n        return {'action': 'noop()', 'x': {1, 2}}\n")
+    exc = failure("class Agent:\n    def act(self, request):\n        return {'action': 'noop(0)', 'x': {1, 2}}\n")
     assert exc.code == AGENT_BAD_RESPONSE and "not JSON" in exc.detail
     exc = failure("class Agent:\n    def act(self, request):\n        return {'thought': 'x' * 300000}\n")
     assert exc.code == AGENT_BAD_RESPONSE and "longer than 256 KiB" in exc.detail
@@ -456,7 +456,7 @@ class Agent:
         for fd, link in links.items():
             if link.startswith("pipe:") and link not in known:
                 os.write(int(fd), b"<html>garbage</html>\\n")
-        return "noop()"
+        return "noop(0)"
 """
     exc = failure(source)
     assert exc.code == AGENT_BAD_RESPONSE
@@ -495,7 +495,7 @@ class Agent:
     def act(self, request):
         while request["step"] > 1:
             pass
-        return "noop()"
+        return "noop(0)"
 """
 
     async def scenario():
@@ -519,7 +519,7 @@ class Agent:
 
 def sleeper(seconds: float) -> str:
     """An agent that answers each step after ``seconds``."""
-    body = f"        time.sleep({seconds})\n        return 'noop()'"
+    body = f"        time.sleep({seconds})\n        return 'noop(0)'"
     return "import time\n\nclass Agent:\n    def act(self, request):\n" + body
 
 
@@ -531,13 +531,13 @@ def test_a_step_past_the_versions_timeout_is_agent_timeout_in_the_drivers_own_wo
 
 def test_a_step_within_the_versions_timeout_is_answered():
     (response,) = ask(sleeper(1.5), timeout_s=3)
-    assert response["action"] == "noop()"
+    assert response["action"] == "noop(0)"
 
 
 def test_a_driver_that_is_never_closed_leaves_nothing_behind_once_collected():
     marker = f"gauntlet-test-{uuid.uuid4().hex}"
     source = (
-        f"class Agent:\n    def act(self, request):\n        open({marker!r}, 'w').close()\n        return 'noop()'\n"
+        f"class Agent:\n    def act(self, request):\n        open({marker!r}, 'w').close()\n        return 'noop(0)'\n"
     )
 
     async def scenario():
@@ -574,8 +574,8 @@ def test_a_missing_bubblewrap_is_an_infrastructure_error(monkeypatch, tmp_path):
 def test_check_source_accepts_the_example_and_the_interface_variants():
     assert check_source(EXAMPLE) is None
     assert check_source(EXAMPLE.encode()) is None
-    assert check_source("class Bot:\n    async def act(self, request):\n        return 'noop()'\n") is None
-    base = "class Base:\n    def act(self, request):\n        return 'noop()'\n"
+    assert check_source("class Bot:\n    async def act(self, request):\n        return 'noop(0)'\n") is None
+    base = "class Base:\n    def act(self, request):\n        return 'noop(0)'\n"
     assert check_source(base + "class Agent(Base):\n    pass\n") is None
 
 
@@ -583,7 +583,7 @@ def test_check_source_explains_what_is_wrong():
     assert check_source("class Agent:\n    def act(self, request)\n        pass\n") == (
         "Syntax error on line 2: expected ':'."
     )
-    assert "no agent class" in check_source("def act(request):\n    return 'noop()'\n")
+    assert "no agent class" in check_source("def act(request):\n    return 'noop(0)'\n")
     assert "Class Agent has no act" in check_source("class Agent:\n    def step(self, request):\n        pass\n")
     two = "class A:\n    def act(self, r): pass\nclass B:\n    def act(self, r): pass\n"
     assert "Several classes define act() (A, B)" in check_source(two)

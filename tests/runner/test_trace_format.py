@@ -87,7 +87,7 @@ def test_the_schema_holds_v2_lines_to_what_v2_adds():
 def test_an_action_line_s_usage_holds_the_protocol_s_fields_only():
     check = validator()
     base = {"v": TRACE_VERSION, "ts": "2026-12-03T06:43:09.493Z", "type": "action", "step": 1, "agent": 0}
-    action = {**base, "action": "noop()", "thought": "", "agent_latency_ms": 3.5}
+    action = {**base, "action": "noop(0)", "thought": "", "agent_latency_ms": 3.5}
     assert check.is_valid(action)  # written before usage was added
     usage = {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.0001, "model": "m", "estimated": True}
     assert check.is_valid({**action, "usage": usage}) and check.is_valid({**action, "usage": {}})
@@ -100,7 +100,7 @@ def test_an_action_line_s_usage_holds_the_protocol_s_fields_only():
 def test_each_action_line_carries_the_step_s_usage():
     answers = iter(
         [
-            {"action": "noop()", "usage": {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.001, "model": "m"}},
+            {"action": "noop(0)", "usage": {"input_tokens": 120, "output_tokens": 8, "cost_usd": 0.001, "model": "m"}},
             {"action": "stop()", "usage": {"input_tokens": 5, "estimated": True}},
         ]
     )
@@ -174,7 +174,7 @@ def test_checkpoints_carry_the_worlds_digest_without_backtracking():
 
 @pytest.mark.browser
 def test_what_the_agent_was_sent_is_rebuilt_from_the_trace_and_its_blobs():
-    actions = iter(["noop()", "click('e999')", "scroll(0, 300)", "stop()"])
+    actions = iter(["noop(0)", "click('e999')", "scroll(0, 300)", "stop()"])
     fields = ["axtree", "dom", "screenshot", "set_of_marks"]
     with AgentServer(lambda request, headers: (200, json.dumps({"action": next(actions)}).encode())) as server:
         agent = AgentSpec(kind="http", config={"url": server.url, "observation": fields}, secret="s")

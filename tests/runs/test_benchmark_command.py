@@ -82,7 +82,7 @@ def test_it_runs_an_ad_hoc_python_agent(tmp_path):
     run = Run.objects.get(pk=report["run_id"])
     assert run.agent_version.agent.name == "cli agent.py" and run.agent_version.source_name == "agent.py"
     assert report["episodes"] == 3 and report["infra_error_rate"] == 0.0
-    path.write_text("class Agent:\n    def act(self, request):\n        return 'noop()'\n")
+    path.write_text("class Agent:\n    def act(self, request):\n        return 'noop(0)'\n")
     changed = benchmark("--agent-file", str(path), "--suite", "smoke", "--max-steps", "2")
     assert Run.objects.get(pk=changed["run_id"]).agent_version.number == 2
 

@@ -19,7 +19,7 @@ STEP_S = 2.5
 
 def slow_noop(request, headers):
     time.sleep(STEP_S)
-    return 200, b'{"action": "noop()"}'
+    return 200, b'{"action": "noop(0)"}'
 
 
 @pytest.fixture

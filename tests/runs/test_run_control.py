@@ -183,7 +183,7 @@ def test_a_rerun_refuses_settings_it_cannot_change(smoke_run, team_user):
 
 def test_a_rerun_of_an_agent_that_cannot_be_reached_is_refused(builtins, team_user):
     team, user = team_user
-    with AgentServer(lambda request, headers: (200, b'{"action": "noop()"}')) as server:
+    with AgentServer(lambda request, headers: (200, b'{"action": "noop(0)"}')) as server:
         _, version, _ = agent_services.register_agent(team=team, name="gone", kind="http", config={"url": server.url})
         run = services.queue_run(
             agent_version=version, suite=Suite.objects.get(name="smoke"), team=team, user=user, enqueue=False

@@ -67,7 +67,7 @@ def test_the_live_summary_has_the_finished_run_s_figures(smoke_run):
 
 
 def noop(request, headers):
-    return 200, json.dumps({"action": "noop()"}).encode()
+    return 200, json.dumps({"action": "noop(0)"}).encode()
 
 
 def test_the_counters_count_unmeasured_episodes(team_user, builtins):

@@ -53,14 +53,14 @@ def test_a_step_within_the_versions_timeout_is_played_in_a_run(team_user, builti
 
 def test_verification_fails_a_version_slower_than_its_timeout(team_user):
     team, _ = team_user
-    with AgentServer(slow(4.0, answer("noop()"))) as server:
+    with AgentServer(slow(4.0, answer("noop(0)"))) as server:
         version = agent_services.verify_version(http_version(team, server.url, 2))
     assert version.verify_status == AgentVersion.VERIFY_FAILED
 
 
 def test_verification_passes_a_version_within_its_timeout(team_user):
     team, _ = team_user
-    with AgentServer(slow(3.0, answer("noop()"))) as server:
+    with AgentServer(slow(3.0, answer("noop(0)"))) as server:
         version = agent_services.verify_version(http_version(team, server.url, 5))
     assert version.verify_status == AgentVersion.VERIFIED, version.verify_detail
 
@@ -72,7 +72,7 @@ def test_proxy_variables_do_not_divert_an_http_agent(monkeypatch, team_user, bui
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     suite, _ = services.register_team_suite(SUITE, team)
-    with AgentServer(answer("noop()")) as server:
+    with AgentServer(answer("noop(0)")) as server:
         version = agent_services.verify_version(http_version(team, server.url, 5))
         run = services.queue_run(agent_version=version, suite=suite, team=team, enqueue=False)
     assert version.verify_status == AgentVersion.VERIFIED, version.verify_detail
@@ -81,7 +81,7 @@ def test_proxy_variables_do_not_divert_an_http_agent(monkeypatch, team_user, bui
 
 def test_verification_keeps_a_python_versions_timeout(team_user):
     team, _ = team_user
-    source = "import time\n\nclass Agent:\n    def act(self, request):\n        time.sleep(4)\n        return 'noop()'"
+    source = "import time\n\nclass Agent:\n    def act(self, request):\n        time.sleep(4)\n        return 'noop(0)'"
     _, version, _ = agent_services.register_agent(
         team=team, name="sleepy", kind="python", config={"timeout_s": 2}, source=source, source_name="agent.py"
     )

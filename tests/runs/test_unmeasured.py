@@ -17,7 +17,7 @@ SUITE = "name: one\nscenarios: [{key: buy, task: shop.purchase}]\n"
 
 
 def noop(request, headers):
-    return 200, json.dumps({"action": "noop()"}).encode()
+    return 200, json.dumps({"action": "noop(0)"}).encode()
 
 
 def dead_url() -> str:

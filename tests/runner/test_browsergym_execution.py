@@ -2,9 +2,9 @@
 (``page.set_content``) whose script records what the page was sent."""
 
 import pytest
-from sandbox.policies import parse_snapshot
 
 from runner.actions import parse_action
+from runner.axtree import parse_snapshot
 from runner.browser import VIEWPORT, execute, new_context, switch_tab
 from runner.host import get_host
 

@@ -19,6 +19,12 @@ if TESTING:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
     os.environ.setdefault("GAUNTLET_PREFIX", f"gauntlet-test-{os.getpid()}")
     os.environ.setdefault("GAUNTLET_MEDIA_ROOT", str(VAR_DIR / f"test-media-{os.getpid()}"))
+    # pytest-xdist's workers inherit the controller's environment: each gets keys, queues and media of its own
+    # (pytest-django gives each its own test database).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        worker = os.environ["PYTEST_XDIST_WORKER"]
+        os.environ["GAUNTLET_PREFIX"] = f"{os.environ['GAUNTLET_PREFIX']}-{worker}"
+        os.environ["GAUNTLET_MEDIA_ROOT"] = f"{os.environ['GAUNTLET_MEDIA_ROOT']}-{worker}"
 
 
 def env_bool(name: str, default: bool) -> bool:

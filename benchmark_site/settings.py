@@ -20,11 +20,12 @@ if TESTING:
     os.environ.setdefault("GAUNTLET_PREFIX", f"gauntlet-test-{os.getpid()}")
     os.environ.setdefault("GAUNTLET_MEDIA_ROOT", str(VAR_DIR / f"test-media-{os.getpid()}"))
     # pytest-xdist's workers inherit the controller's environment: each gets keys, queues and media of its own
-    # (pytest-django gives each its own test database).
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        worker = os.environ["PYTEST_XDIST_WORKER"]
-        os.environ["GAUNTLET_PREFIX"] = f"{os.environ['GAUNTLET_PREFIX']}-{worker}"
-        os.environ["GAUNTLET_MEDIA_ROOT"] = f"{os.environ['GAUNTLET_MEDIA_ROOT']}-{worker}"
+    # (pytest-django gives each its own test database). Once: the processes a test starts inherit the worker's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        for name in ("GAUNTLET_PREFIX", "GAUNTLET_MEDIA_ROOT"):
+            if not os.environ[name].endswith(f"-{worker}"):
+                os.environ[name] = f"{os.environ[name]}-{worker}"
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -231,3 +231,16 @@ def test_an_oracle_with_every_observation_option_still_succeeds():
     assert outcome.success and outcome.agent_error == "", outcome
     steps = [p for k, p in events if k == "step"]
     assert steps and all(s.screenshot.startswith(b"\xff\xd8") for s in steps)
+
+
+@browser
+def test_every_tab_has_its_title():
+    async def open_a_second_tab(page):
+        other = await page.context.new_page()
+        await other.set_content("<title>Second tab</title><p>hello</p>")
+        return await observe(page)
+
+    observation = on_shop(open_a_second_tab)
+    first, second = observation["tabs"]
+    assert first["title"] == observation["title"] != "" and first["active"]
+    assert second["title"] == "Second tab" and not second["active"]

@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
 from runner.axtree import parse_snapshot
+from runner.browsergym import read_browsergym
 from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
 from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
@@ -154,12 +155,13 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
 
     Returns ``url``, ``title``, ``tabs`` (each open tab's URL and title), ``axtree`` and ``elements`` always
     (the snapshot is taken whatever the options: refs and the observation digest come from it), ``dom``,
-    ``screenshot`` (base64 JPEG) and ``set_of_marks`` (base64 JPEG) when in ``options``, else None, and
-    under ``_jpeg`` the raw JPEG to record when ``record_jpeg`` (popped by the runner), else None. One
-    screenshot serves all three; the default options cost a snapshot and no more round trips (the other
-    tabs' titles are read alongside).
+    ``screenshot`` (base64 JPEG), ``set_of_marks`` (base64 JPEG) and ``browsergym`` (the page's part of that
+    view, :func:`runner.browsergym.read_browsergym`) when in ``options``, else None, and under ``_jpeg`` the
+    raw JPEG to record when ``record_jpeg`` (popped by the runner), else None. One screenshot serves all
+    three; the default options cost a snapshot and no more round trips (the other tabs' titles are read
+    alongside).
     """
-    dom = boxed = jpeg = None
+    dom = boxed = jpeg = browsergym = None
     others = [p for p in page.context.pages if p is not page]
     wants_image = "screenshot" in options or "set_of_marks" in options
     for attempt in range(3):
@@ -181,6 +183,8 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
                 dom = await read_dom(page, elements)
             if "set_of_marks" in options:
                 boxed = await page.aria_snapshot(mode="ai", boxes=True)
+            if "browsergym" in options:
+                browsergym = await read_browsergym(page, elements)
             break
         except PlaywrightError as exc:
             # A navigation can replace the document between these calls; observe the new one.
@@ -203,6 +207,7 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
         "elements": elements,
         "screenshot": base64.b64encode(jpeg).decode() if "screenshot" in options else None,
         "set_of_marks": base64.b64encode(marks).decode() if marks else None,
+        "browsergym": browsergym,
         "_jpeg": jpeg if record_jpeg else None,
     }
 

@@ -35,6 +35,7 @@ CONTRACT_KEYS = [
     "elements",
     "screenshot",
     "set_of_marks",
+    "browsergym",
     "last_action",
     "last_action_error",
     "notices",
@@ -97,14 +98,14 @@ def test_it_defaults_to_the_accessibility_tree():
 def test_it_explains_what_is_wrong_with_observation_options():
     assert validate_observation_options(["axtree", "screenshot"]) == []
     assert validate_observation_options("axtree") == [
-        "observation must be a list of fields out of axtree, dom, screenshot, set_of_marks, not str"
+        "observation must be a list of fields out of axtree, dom, screenshot, set_of_marks, browsergym, not str"
     ]
     assert validate_observation_options([]) == [
-        "observation must list at least one field out of axtree, dom, screenshot, set_of_marks"
+        "observation must list at least one field out of axtree, dom, screenshot, set_of_marks, browsergym"
     ]
     assert validate_observation_options(["axtree", "html", 3]) == [
-        "unknown observation field 'html'; choose from axtree, dom, screenshot, set_of_marks",
-        "unknown observation field 3; choose from axtree, dom, screenshot, set_of_marks",
+        "unknown observation field 'html'; choose from axtree, dom, screenshot, set_of_marks, browsergym",
+        "unknown observation field 3; choose from axtree, dom, screenshot, set_of_marks, browsergym",
     ]
     assert validate_observation_options(["dom", "dom"]) == ["observation field 'dom' is listed twice"]
     with pytest.raises(ValueError, match="unknown observation field 'html'"):

@@ -105,3 +105,18 @@ def test_an_agent_gets_browsergym_s_keys_with_its_chat_and_the_elapsed_time():
     after = second["browsergym"]
     assert after["active_page_index"] == [1] and after["open_pages_urls"][1] == "about:blank"
     assert 0 < view["elapsed_time"][0] < after["elapsed_time"][0]
+
+
+def test_an_element_in_a_shadow_root_has_its_properties_and_its_node():
+    async def observe_with_a_shadow_root(page):
+        await page.evaluate(
+            "() => document.body.insertAdjacentElement('beforeend', document.createElement('div'))"
+            ".attachShadow({mode: 'open'}).innerHTML = '<p>text</p><button>In the shadow</button>'"
+        )
+        return await observe(page, options=frozenset({"browsergym"}))
+
+    observation = on_shop(observe_with_a_shadow_root)
+    ref = ref_of(observation, "button", "In the shadow")
+    assert observation["browsergym"]["extra_element_properties"][ref]["clickable"]
+    nodes = observation["browsergym"]["axtree_object"]["nodes"]
+    assert [n["name"]["value"] for n in nodes if n.get("browsergym_id") == ref] == ["In the shadow"]

@@ -9,11 +9,12 @@ of an accessibility-tree node, the keys of ``extra_element_properties``, ``focus
 BrowserGym marks the document (``bid`` attributes, ARIA roledescriptions) before it reads it; Gauntlet never
 changes a page it observes. So the page is read as it is, in one pass over a CDP session: one evaluate, in
 the isolated world where Playwright keeps each element's ref, walks the main frame's document and reads each
-ref'd element's box, visibility, clickability and path in the document; the path finds the element's node
-in CDP's DOM tree, whose backend node id is what the accessibility tree's nodes name. Elements inside
+ref'd element's box, visibility and path in the document; the path finds the element's node in CDP's DOM
+tree, whose backend node id is what the accessibility tree's nodes and the DOM snapshot's nodes name.
+``dom_object`` is CDP's DOM snapshot, as BrowserGym takes it, with BrowserGym's marking attributes (``bid``
+and the rest) added to the snapshot's copy of each ref'd element, never to the page. Elements inside
 iframes keep their refs in ``axtree`` and ``elements`` but are not in this view (their nodes are not in the
-main frame's tree). ``dom_object`` (BrowserGym's DOMSnapshot) and ``screenshot`` (an
-RGB array there; the ``screenshot`` option's JPEG here) are left out.
+main frame's tree). ``screenshot`` (an RGB array there) is left out: the ``screenshot`` option sends the JPEG.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from runner.observation import MARK_ROLES, main_frame_refs
 # of the element in that world). Resolving refs one by one (``aria-ref=``) costs a round trip each, about
 # 1 ms; reading them there costs one evaluate for the whole page.
 _PLAYWRIGHT_WORLD = "__playwright_utility_world_"
+# BrowserGym's DOM snapshot request, and the attributes its marking leaves on elements.
+_DOM_SNAPSHOT = {"computedStyles": [], "includeDOMRects": True, "includePaintOrder": True}
+BID_ATTRIBUTE = "bid"
+VISIBILITY_ATTRIBUTE = "browsergym_visibility_ratio"
+SET_OF_MARKS_ATTRIBUTE = "browsergym_set_of_marks"
 
 
 async def read_browsergym(page: Page, elements: list[dict]) -> dict:
@@ -59,13 +65,14 @@ async def read_browsergym(page: Page, elements: list[dict]) -> dict:
         if world is None:
             raise PlaywrightError("the main frame's Playwright world is gone: navigated meanwhile")
         arguments = json.dumps({"refs": refs, "marked": marked})
-        read, tree, document = await asyncio.gather(
+        read, tree, document, dom = await asyncio.gather(
             session.send(
                 "Runtime.evaluate",
                 {"expression": f"({_PROPERTIES_JS})({arguments})", "contextId": world, "returnByValue": True},
             ),
             session.send("Accessibility.getFullAXTree"),
             session.send("DOM.getDocument", {"depth": -1, "pierce": True}),
+            session.send("DOMSnapshot.captureSnapshot", _DOM_SNAPSHOT),
         )
     finally:
         await asyncio.gather(session.detach(), return_exceptions=True)
@@ -80,11 +87,42 @@ async def read_browsergym(page: Page, elements: list[dict]) -> dict:
         ref = ref_of.get(node.get("backendDOMNodeId"))
         if ref is not None:
             node["browsergym_id"] = ref
+    properties = read["properties"]
+    _mark_snapshot(dom, ref_of, properties)
     return {
+        "dom_object": dom,
         "axtree_object": {"nodes": nodes},
-        "extra_element_properties": read["properties"],
+        "extra_element_properties": properties,
         "focused_element_bid": read["focused"],
     }
+
+
+def _mark_snapshot(dom: dict, ref_of: dict[int, str], properties: dict[str, dict]) -> None:
+    """Give the DOM snapshot's ref'd elements BrowserGym's marking attributes, as if the page had carried them
+    (BrowserGym writes them into the page before its snapshot; here they go into the snapshot only), and set
+    each ref's ``clickable`` from Chromium's own ``isClickable`` (click listeners included), as BrowserGym
+    does; a ref whose element the snapshot does not have stays not clickable."""
+    strings = dom["strings"]
+    index: dict[str, int] = {}
+
+    def string(value: str) -> int:
+        if value not in index:
+            index[value] = len(strings)
+            strings.append(value)
+        return index[value]
+
+    for document in dom["documents"]:
+        nodes = document["nodes"]
+        clickable = set(nodes.get("isClickable", {}).get("index", []))
+        for position, (backend, attributes) in enumerate(zip(nodes["backendNodeId"], nodes["attributes"], strict=True)):
+            ref = ref_of.get(backend)
+            if ref is None or ref not in properties:
+                continue
+            found = properties[ref]
+            found["clickable"] = position in clickable
+            attributes += [string(BID_ATTRIBUTE), string(ref)]
+            attributes += [string(VISIBILITY_ATTRIBUTE), string(f"{found['visibility']:g}")]
+            attributes += [string(SET_OF_MARKS_ATTRIBUTE), string("1" if found["set_of_marks"] else "0")]
 
 
 def _backend_ids(root: dict) -> dict[tuple, int]:
@@ -120,6 +158,7 @@ def browsergym_view(observation: dict) -> dict:
         "open_pages_titles": [tab["title"] for tab in tabs],
         "active_page_index": [next((i for i, tab in enumerate(tabs) if tab["active"]), 0)],
         "url": observation["url"],
+        "dom_object": page["dom_object"],
         "axtree_object": page["axtree_object"],
         "extra_element_properties": page["extra_element_properties"],
         "focused_element_bid": page["focused_element_bid"],
@@ -134,19 +173,12 @@ def browsergym_view(observation: dict) -> dict:
 # BrowserGym's meanings: visibility is the share of the element's box inside the viewport (an
 # IntersectionObserver's ratio there), bbox is [x, y, width, height] in viewport CSS pixels or null for an
 # element that is not rendered, set_of_marks whether the element is marked on the set-of-marks image.
-# clickable is Chromium's isClickable as far as a page can see it: an element that is clickable by nature,
-# has an onclick attribute, or shows a pointer cursor (listeners added by scripts cannot be seen from a page).
+# clickable is left to the DOM snapshot (_mark_snapshot), which sees click listeners.
 _PROPERTIES_JS = r"""
 ({refs, marked}) => {
   const wanted = new Set(refs);
   const marks = new Set(marked);
-  const CLICKABLE = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY", "OPTION", "LABEL", "DETAILS"]);
   const width = window.innerWidth, height = window.innerHeight;
-  const clickable = (element) => {
-    if (CLICKABLE.has(element.tagName) && !(element.tagName === "A" && !element.hasAttribute("href"))) return true;
-    if (element.hasAttribute("onclick")) return true;
-    return getComputedStyle(element).cursor === "pointer";
-  };
   const properties = {}, paths = {}, refOf = new Map();
   // Depth first through the document and its open shadow roots, with each element's path ("s": into a
   // shadow root; a number: the index among the parent's element children).
@@ -170,7 +202,7 @@ _PROPERTIES_JS = r"""
       properties[ref] = {
         visibility,
         bbox: rendered ? [rect.x, rect.y, rect.width, rect.height] : null,
-        clickable: clickable(element),
+        clickable: false,
         set_of_marks: marks.has(ref) && visibility > 0,
       };
       paths[ref] = at;

@@ -18,6 +18,7 @@ BROWSERGYM_KEYS = [
     "open_pages_titles",
     "active_page_index",
     "url",
+    "dom_object",
     "axtree_object",
     "extra_element_properties",
     "focused_element_bid",
@@ -39,8 +40,20 @@ def test_element_properties_give_each_ref_its_box_visibility_and_clickability():
     x, y, width, height = search["bbox"]
     assert 0 <= x < x + width <= VIEWPORT["width"] and 0 <= y < y + height <= VIEWPORT["height"]
     far = properties[ref_of(observation, "button", "Far below")]
-    assert far["visibility"] == 0 and not far["set_of_marks"] and far["clickable"]
+    assert far["visibility"] == 0 and not far["set_of_marks"]
     assert far["bbox"][1] >= 3000
+
+
+def test_an_element_is_clickable_as_chromium_sees_it_listeners_included():
+    async def listen_then_observe(page):
+        await page.evaluate(
+            "() => { const tap = document.createElement('div'); tap.setAttribute('role', 'button');"
+            " tap.textContent = 'Tap'; tap.addEventListener('click', () => {}); document.body.append(tap); }"
+        )
+        return await observe(page, options=frozenset({"browsergym"}))
+
+    observation = on_shop(listen_then_observe)
+    assert observation["browsergym"]["extra_element_properties"][ref_of(observation, "button", "Tap")]["clickable"]
 
 
 def test_structural_elements_are_neither_clickable_nor_marked():
@@ -117,6 +130,24 @@ def test_an_element_in_a_shadow_root_has_its_properties_and_its_node():
 
     observation = on_shop(observe_with_a_shadow_root)
     ref = ref_of(observation, "button", "In the shadow")
-    assert observation["browsergym"]["extra_element_properties"][ref]["clickable"]
+    assert observation["browsergym"]["extra_element_properties"][ref]["bbox"] is not None
     nodes = observation["browsergym"]["axtree_object"]["nodes"]
     assert [n["name"]["value"] for n in nodes if n.get("browsergym_id") == ref] == ["In the shadow"]
+
+
+def test_the_dom_snapshot_carries_browsergym_s_marks_on_each_ref_s_element():
+    observation = observe_shop({"browsergym"})
+    dom = observation["browsergym"]["dom_object"]
+    strings, nodes = dom["strings"], dom["documents"][0]["nodes"]
+    marks = {}
+    for name, attributes in zip(nodes["nodeName"], nodes["attributes"], strict=True):
+        pairs = dict(zip((strings[i] for i in attributes[::2]), (strings[i] for i in attributes[1::2]), strict=True))
+        if "bid" in pairs:
+            marks[pairs["bid"]] = (
+                strings[name],
+                pairs["browsergym_visibility_ratio"],
+                pairs["browsergym_set_of_marks"],
+            )
+    search = ref_of(observation, "button", "Search")
+    assert marks[search] == ("BUTTON", "1", "1")
+    assert set(marks) == {e["ref"] for e in observation["elements"]}

@@ -38,6 +38,7 @@ OBSERVATION_LABELS = {
     "dom": "Pruned DOM text",
     "screenshot": "JPEG screenshot",
     "set_of_marks": "Set-of-marks screenshot (refs drawn on the image)",
+    "browsergym": "BrowserGym's observation keys (structured tree, element properties, chat; refs as bids)",
 }
 
 

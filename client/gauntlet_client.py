@@ -453,7 +453,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--observation",
             action="append",
-            choices=("axtree", "dom", "screenshot", "set_of_marks"),
+            choices=("axtree", "dom", "screenshot", "set_of_marks", "browsergym"),
             help="what each step's request carries; repeatable (axtree)",
         )
         sub.add_argument(

@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from runner.actions import Action
 from runner.axtree import parse_snapshot
+from runner.browsergym import read_browsergym
 from runner.observation import DEFAULT_OBSERVATION, draw_marks, mark_boxes, read_dom
 from sandbox.server import SANDBOX_DOMAIN, is_sandbox_url
 
@@ -152,13 +153,16 @@ def _short_error(exc: Exception) -> str:
 async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, record_jpeg: bool = False) -> dict:
     """The page as the agent contract describes it, for the observation ``options`` of the agent version.
 
-    Returns ``url``, ``title``, ``tabs``, ``axtree`` and ``elements`` always (the snapshot is taken whatever
-    the options: refs and the observation digest come from it), ``dom``, ``screenshot`` (base64 JPEG) and
-    ``set_of_marks`` (base64 JPEG) when in ``options``, else None, and under ``_jpeg`` the raw JPEG to record
-    when ``record_jpeg`` (popped by the runner), else None. One screenshot serves all three; the default
-    options cost a snapshot and no more round trips.
+    Returns ``url``, ``title``, ``tabs`` (each open tab's URL and title), ``axtree`` and ``elements`` always
+    (the snapshot is taken whatever the options: refs and the observation digest come from it), ``dom``,
+    ``screenshot`` (base64 JPEG), ``set_of_marks`` (base64 JPEG) and ``browsergym`` (the page's part of that
+    view, :func:`runner.browsergym.read_browsergym`) when in ``options``, else None, and under ``_jpeg`` the
+    raw JPEG to record when ``record_jpeg`` (popped by the runner), else None. One screenshot serves all
+    three; the default options cost a snapshot and no more round trips (the other tabs' titles are read
+    alongside).
     """
-    dom = boxed = jpeg = None
+    dom = boxed = jpeg = browsergym = None
+    others = [p for p in page.context.pages if p is not page]
     wants_image = "screenshot" in options or "set_of_marks" in options
     for attempt in range(3):
         try:
@@ -167,18 +171,20 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
             reads = [page.aria_snapshot(mode="ai"), page.title()]
             if record_jpeg or wants_image:
                 reads.append(page.screenshot(type="jpeg", quality=60))
-            results = await asyncio.gather(*reads, return_exceptions=True)
+            results = await asyncio.gather(*reads, _titles(others), return_exceptions=True)
             failed = next((r for r in results if isinstance(r, BaseException)), None)
             if failed is not None:
                 raise failed
-            axtree, title = results[0], results[1]
-            jpeg = results[2] if len(results) == 3 else None
+            axtree, title, titles = results[0], results[1], results[-1]
+            jpeg = results[2] if len(results) == 4 else None
             # Parsed once here; every later reader of this observation gets the same parse (parse_snapshot).
             elements = list(parse_snapshot(axtree).elements)
             if "dom" in options:
                 dom = await read_dom(page, elements)
             if "set_of_marks" in options:
                 boxed = await page.aria_snapshot(mode="ai", boxes=True)
+            if "browsergym" in options:
+                browsergym = await read_browsergym(page, elements)
             break
         except PlaywrightError as exc:
             # A navigation can replace the document between these calls; observe the new one.
@@ -190,7 +196,8 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
         css_width = (page.viewport_size or {}).get("width", 0)
         # Parsing, decoding, drawing and encoding take CPU: off the loop that serves every episode.
         marks = await asyncio.to_thread(lambda: draw_marks(jpeg, mark_boxes(axtree, boxed), css_width))
-    tabs = [{"url": p.url, "title": "", "active": p is page} for p in page.context.pages]
+    titles[page] = title
+    tabs = [{"url": p.url, "title": titles.get(p, ""), "active": p is page} for p in page.context.pages]
     return {
         "url": page.url,
         "title": title,
@@ -200,8 +207,16 @@ async def observe(page: Page, *, options: frozenset[str] = DEFAULT_OBSERVATION, 
         "elements": elements,
         "screenshot": base64.b64encode(jpeg).decode() if "screenshot" in options else None,
         "set_of_marks": base64.b64encode(marks).decode() if marks else None,
+        "browsergym": browsergym,
         "_jpeg": jpeg if record_jpeg else None,
     }
+
+
+async def _titles(pages: list[Page]) -> dict[Page, str]:
+    """The titles of ``pages`` (other tabs than the observed one), read concurrently; a tab whose document is
+    being replaced meanwhile gets ""."""
+    found = await asyncio.gather(*(p.title() for p in pages), return_exceptions=True)
+    return {p: t if isinstance(t, str) else "" for p, t in zip(pages, found, strict=True)}
 
 
 def observation_digest(observation: dict) -> str:

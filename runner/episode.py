@@ -29,6 +29,7 @@ from playwright.async_api import Error as PlaywrightError
 from runner.actions import TAB_ACTIONS, Action, ActionError, parse_actions
 from runner.axtree import snapshot_of
 from runner.browser import execute, new_context, observation_digest, observe, switch_tab
+from runner.browsergym import browsergym_view
 from runner.checkpoints import IRREVERSIBLE_BARRIER, Checkpoint, barrier, capture_browser, fingerprint, restore
 from runner.drivers import AgentFailure, make_driver
 from runner.observation import agent_observation, observation_options
@@ -81,6 +82,8 @@ class _Agent:
     notices: list[str] = field(default_factory=list)  # told in the next request, then cleared
     unparsable: int = 0  # unparsable actions in a row; the run's max_invalid_actions ends the episode
     screencast: Screencast | None = None  # the page as a live video while someone watches
+    # BrowserGym's chat: the goal as the user's message, then the agent's own messages, each with its time.
+    chat: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +100,7 @@ class _Context:
     backtracks: int = 0
     rollbacks: int = 0
     uncontained: list[dict] = field(default_factory=list)
+    started: float = 0.0  # time.perf_counter() when the episode began
 
     @property
     def restorable(self) -> bool:
@@ -295,6 +299,7 @@ async def _loop(
         emit=emit,
         trace=tracer,
         observation=observation_options(spec.agent.config),
+        started=started,
     )
     score, messages = ctx.score, ctx.messages
     agent_error = agent_error_detail = ""
@@ -302,6 +307,7 @@ async def _loop(
     cost, tokens_in, tokens_out = 0.0, 0, 0
     step = 0
     for agent in agents:
+        agent.chat.append({"role": "user", "timestamp": time.time(), "message": instance.goal_for(agent.index)})
         try:
             agent.driver = make_driver(spec.agent, instance, agent.index)
         except AgentFailure as exc:
@@ -550,6 +556,7 @@ async def _perform(ctx: _Context, agent: _Agent, step: int, action: Action, obse
     """Carry out one parsed action of the agent's answer: "" or the error for the agent."""
     if action.name == "send_msg_to_user":
         ctx.messages.append(action.args["text"])
+        agent.chat.append({"role": "assistant", "timestamp": time.time(), "message": action.args["text"]})
     elif action.name == "backtrack":
         error, restored = await _backtrack(ctx, agent, step, action.args["checkpoint_id"])
         tree.update(restored)
@@ -558,6 +565,7 @@ async def _perform(ctx: _Context, agent: _Agent, step: int, action: Action, obse
         agent.done, agent.end_reason = True, action.name
         if action.name == "report_infeasible":
             ctx.messages.append(action.args["reason"])
+            agent.chat.append({"role": "infeasible", "timestamp": time.time(), "message": action.args["reason"]})
     elif action.name in TAB_ACTIONS:
         before = agent.page
         agent.page, error = await switch_tab(agent.page, action)
@@ -590,6 +598,15 @@ async def _take_step(ctx: _Context, agent: _Agent, step: int) -> tuple[str, dict
     world_s = time.perf_counter() - world_started
     notices, agent.notices = agent.notices, []
     observation.update(last_action=agent.last_action, last_action_error=agent.last_error, notices=notices)
+    if observation["browsergym"] is not None:
+        observation["browsergym"] = browsergym_view(
+            {
+                **observation,
+                "goal": instance.goal_for(agent.index),
+                "chat_messages": [dict(message) for message in agent.chat],
+                "elapsed_time": time.perf_counter() - ctx.started,
+            }
+        )
     jpeg = observation.pop("_jpeg")
     request = _agent_request(ctx, agent, step, observation)
     base = {"step": step, "agent": agent.index}

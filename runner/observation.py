@@ -8,6 +8,7 @@ refs, ``elements`` and the observation digest come from it); the options only de
 - ``dom``: a pruned, indented text of the visible document, with ``[ref=…]`` on elements the snapshot named.
 - ``screenshot``: a JPEG of the viewport, base64.
 - ``set_of_marks``: the same JPEG with a box and the ref drawn on every visible element worth acting on.
+- ``browsergym``: BrowserGym's observation keys in BrowserGym's shapes, refs as bids (:mod:`runner.browsergym`).
 
 Neither view changes the page. ``dom`` resolves each ref to an element handle (concurrently) and walks the
 document in one ``evaluate``; ``set_of_marks`` takes the snapshot again with Playwright's ``boxes`` option
@@ -29,7 +30,7 @@ from playwright.async_api import ElementHandle, Page
 
 from runner.axtree import parse_snapshot
 
-OBSERVATION_FIELDS = ("axtree", "dom", "screenshot", "set_of_marks")
+OBSERVATION_FIELDS = ("axtree", "dom", "screenshot", "set_of_marks", "browsergym")
 DEFAULT_OBSERVATION = frozenset({"axtree"})
 DOM_TEXT_LIMIT = 40_000
 DOM_REF_LIMIT = 500
@@ -102,7 +103,8 @@ def agent_observation(observation: dict, options: frozenset[str]) -> dict:
     """The request's ``observation`` object: every key of the contract, null for the fields not asked for.
 
     ``observation`` is what :func:`runner.browser.observe` returned plus ``last_action``,
-    ``last_action_error`` and ``notices``.
+    ``last_action_error`` and ``notices`` (and, with ``browsergym``, the whole view in its place:
+    :func:`runner.browsergym.browsergym_view`).
     """
     return {
         "url": observation["url"],
@@ -113,6 +115,7 @@ def agent_observation(observation: dict, options: frozenset[str]) -> dict:
         "elements": observation["elements"],
         "screenshot": observation.get("screenshot") if "screenshot" in options else None,
         "set_of_marks": observation.get("set_of_marks") if "set_of_marks" in options else None,
+        "browsergym": observation.get("browsergym") if "browsergym" in options else None,
         "last_action": observation.get("last_action"),
         "last_action_error": observation.get("last_action_error"),
         "notices": observation.get("notices", []),
@@ -130,7 +133,7 @@ async def read_dom(page: Page, elements: list[dict]) -> str:
     """
     roles = {e["ref"]: e["role"] for e in elements}
     # One handle per ref is what this view costs; past the limit, refs an agent acts on come first.
-    refs = sorted(_main_frame_refs(elements), key=lambda ref: roles[ref] not in MARK_ROLES)[:DOM_REF_LIMIT]
+    refs = sorted(main_frame_refs(elements), key=lambda ref: roles[ref] not in MARK_ROLES)[:DOM_REF_LIMIT]
     found = await asyncio.gather(*(page.query_selector(f"aria-ref={ref}") for ref in refs), return_exceptions=True)
     pairs = [[handle, ref] for handle, ref in zip(found, refs, strict=True) if isinstance(handle, ElementHandle)]
     try:
@@ -149,7 +152,7 @@ def mark_boxes(axtree: str, boxed: str) -> list[tuple[str, float, float, float, 
     :data:`MARK_ROLES` are kept: boxes inside an iframe are relative to the iframe.
     """
     snapshot = parse_snapshot(axtree)
-    main = set(_main_frame_refs(snapshot.elements))
+    main = set(main_frame_refs(snapshot.elements))
     boxes = []
     for line, line_boxed in zip(snapshot.lines, boxed.splitlines(), strict=False):
         element, line = line.element, line.raw
@@ -164,7 +167,7 @@ def mark_boxes(axtree: str, boxed: str) -> list[tuple[str, float, float, float, 
     return boxes
 
 
-def _main_frame_refs(elements: list[dict] | tuple[dict, ...]) -> list[str]:
+def main_frame_refs(elements: list[dict] | tuple[dict, ...]) -> list[str]:
     # A ref is "e<n>", prefixed with "f<seq>" of its frame when that frame's number is not 0 (the main frame
     # can have one too). The snapshot starts with the main frame, so its first ref carries the main prefix;
     # an aria-ref of another frame would resolve in that frame.

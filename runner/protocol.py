@@ -136,6 +136,7 @@ def sample_request() -> dict:
             "elements": elements,
             "screenshot": None,
             "set_of_marks": None,
+            "browsergym": None,
             "last_action": None,
             "last_action_error": None,
             "notices": [],

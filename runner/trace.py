@@ -26,7 +26,7 @@ TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 JPEG = "image/jpeg"
 # The fields of an observation event that hold content objects (or None).
-CONTENT_FIELDS = ("axtree", "dom", "elements", "screenshot", "set_of_marks")
+CONTENT_FIELDS = ("axtree", "dom", "elements", "screenshot", "set_of_marks", "browsergym")
 
 
 def timestamp() -> str:
@@ -63,6 +63,9 @@ class Tracer:
         fields it sent, each a content object or None when the agent version did not ask for it."""
         image = sent.get("screenshot"), sent.get("set_of_marks")
         elements = json.dumps(sent["elements"], ensure_ascii=False, separators=(",", ":"))
+        browsergym = sent.get("browsergym")
+        if browsergym is not None:
+            browsergym = json.dumps(browsergym, ensure_ascii=False, separators=(",", ":"))
         return {
             "fields": sorted(fields),
             "axtree": self.content(sent.get("axtree")),
@@ -70,6 +73,7 @@ class Tracer:
             "elements": self.content(elements, JSON),
             "screenshot": self.content(base64.b64decode(image[0]) if image[0] else None, JPEG),
             "set_of_marks": self.content(base64.b64decode(image[1]) if image[1] else None, JPEG),
+            "browsergym": self.content(browsergym, JSON),
         }
 
 

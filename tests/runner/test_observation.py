@@ -35,6 +35,7 @@ CONTRACT_KEYS = [
     "elements",
     "screenshot",
     "set_of_marks",
+    "browsergym",
     "last_action",
     "last_action_error",
     "notices",
@@ -97,14 +98,14 @@ def test_it_defaults_to_the_accessibility_tree():
 def test_it_explains_what_is_wrong_with_observation_options():
     assert validate_observation_options(["axtree", "screenshot"]) == []
     assert validate_observation_options("axtree") == [
-        "observation must be a list of fields out of axtree, dom, screenshot, set_of_marks, not str"
+        "observation must be a list of fields out of axtree, dom, screenshot, set_of_marks, browsergym, not str"
     ]
     assert validate_observation_options([]) == [
-        "observation must list at least one field out of axtree, dom, screenshot, set_of_marks"
+        "observation must list at least one field out of axtree, dom, screenshot, set_of_marks, browsergym"
     ]
     assert validate_observation_options(["axtree", "html", 3]) == [
-        "unknown observation field 'html'; choose from axtree, dom, screenshot, set_of_marks",
-        "unknown observation field 3; choose from axtree, dom, screenshot, set_of_marks",
+        "unknown observation field 'html'; choose from axtree, dom, screenshot, set_of_marks, browsergym",
+        "unknown observation field 3; choose from axtree, dom, screenshot, set_of_marks, browsergym",
     ]
     assert validate_observation_options(["dom", "dom"]) == ["observation field 'dom' is listed twice"]
     with pytest.raises(ValueError, match="unknown observation field 'html'"):
@@ -231,3 +232,16 @@ def test_an_oracle_with_every_observation_option_still_succeeds():
     assert outcome.success and outcome.agent_error == "", outcome
     steps = [p for k, p in events if k == "step"]
     assert steps and all(s.screenshot.startswith(b"\xff\xd8") for s in steps)
+
+
+@browser
+def test_every_tab_has_its_title():
+    async def open_a_second_tab(page):
+        other = await page.context.new_page()
+        await other.set_content("<title>Second tab</title><p>hello</p>")
+        return await observe(page)
+
+    observation = on_shop(open_a_second_tab)
+    first, second = observation["tabs"]
+    assert first["title"] == observation["title"] != "" and first["active"]
+    assert second["title"] == "Second tab" and not second["active"]

@@ -25,7 +25,7 @@ def test_the_sample_request_follows_the_schema():
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("observation", [["axtree"], ["dom", "screenshot", "set_of_marks"]])
+@pytest.mark.parametrize("observation", [["axtree"], ["dom", "screenshot", "set_of_marks"], ["browsergym"]])
 def test_every_request_of_a_real_episode_follows_the_schema(observation):
     with AgentServer(answer("click('e999')")) as server:
         spec = AgentSpec(kind="http", config={"url": server.url, "observation": observation}, secret="s")
@@ -39,7 +39,7 @@ def test_every_request_of_a_real_episode_follows_the_schema(observation):
     last = requests[-1]
     assert last["history"][0]["error"].startswith("no element with ref 'e999'")
     assert last["observation"]["last_action_error"]
-    for field in ("axtree", "dom", "screenshot", "set_of_marks"):
+    for field in ("axtree", "dom", "screenshot", "set_of_marks", "browsergym"):
         assert (last["observation"][field] is not None) == (field in observation), field
 
 

@@ -47,7 +47,7 @@ def checked(events) -> tuple[list[dict], dict[str, bytes]]:
     assert [line["ts"] for line in lines] == sorted(line["ts"] for line in lines)
     referenced = set()
     for line in (line for line in lines if line["type"] == "observation"):
-        for field in ("axtree", "dom", "elements", "screenshot", "set_of_marks"):
+        for field in ("axtree", "dom", "elements", "screenshot", "set_of_marks", "browsergym"):
             if line[field] is not None:
                 blob_bytes(line[field], blobs)
                 if "text" not in line[field]:
@@ -175,7 +175,7 @@ def test_checkpoints_carry_the_worlds_digest_without_backtracking():
 @pytest.mark.browser
 def test_what_the_agent_was_sent_is_rebuilt_from_the_trace_and_its_blobs():
     actions = iter(["noop(0)", "click('e999')", "scroll(0, 300)", "stop()"])
-    fields = ["axtree", "dom", "screenshot", "set_of_marks"]
+    fields = ["axtree", "dom", "screenshot", "set_of_marks", "browsergym"]
     with AgentServer(lambda request, headers: (200, json.dumps({"action": next(actions)}).encode())) as server:
         agent = AgentSpec(kind="http", config={"url": server.url, "observation": fields}, secret="s")
         outcome, events = episodes.play(episodes.spec(agent, "shop.purchase", max_steps=4))
@@ -190,6 +190,7 @@ def test_what_the_agent_was_sent_is_rebuilt_from_the_trace_and_its_blobs():
             content = line[field]
             observation[field] = None if content is None else blob_bytes(content, blobs).decode()
         observation["elements"] = json.loads(blob_bytes(line["elements"], blobs))
+        observation["browsergym"] = json.loads(blob_bytes(line["browsergym"], blobs))
         for field in ("screenshot", "set_of_marks"):
             content = line[field]
             observation[field] = None if content is None else base64.b64encode(blob_bytes(content, blobs)).decode()

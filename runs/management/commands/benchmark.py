@@ -74,7 +74,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--observation",
             default="axtree",
-            help="comma-separated observation fields for an ad-hoc agent: axtree, dom, screenshot, set_of_marks",
+            help="comma-separated observation fields for an ad-hoc agent: "
+            "axtree, dom, screenshot, set_of_marks, browsergym",
         )
         parser.add_argument("--suite", required=True, help="suite name (newest version)")
         parser.add_argument("--trials", type=int, default=None, help="trials per scenario (suite default)")

@@ -35,5 +35,7 @@ _OVERLAY_TYPES: dict[str, OverlayType] = _by_key(
     [*shop.OVERLAYS, *overlays.OVERLAYS, *concurrency.OVERLAYS], lambda o: o.name, "overlay"
 )
 OVERLAYS: dict[str, Callable[[dict], Overlay]] = {name: o.factory for name, o in _OVERLAY_TYPES.items()}
-# The parameters each overlay reads from the scenario's params, next to the task's.
+# The parameters each overlay reads from its own block of the scenario's params.
 OVERLAY_PARAMS: dict[str, dict[str, Param]] = {name: o.params for name, o in _OVERLAY_TYPES.items()}
+# The overlays that also read them next to the task's (OverlayType.flat).
+FLAT_OVERLAYS: frozenset[str] = frozenset(name for name, o in _OVERLAY_TYPES.items() if o.flat)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox import persona
 from sandbox.guard import PolicyError, make_guard
-from sandbox.registry import OVERLAY_PARAMS, OVERLAYS, SITES, TASKS
+from sandbox.registry import FLAT_OVERLAYS, OVERLAY_PARAMS, OVERLAYS, SITES, TASKS
 from sandbox.sites.base import Site
 from sandbox.spec import Check, Overlay, Param, ParamError, ScenarioError, Task
 from sandbox.world import World
@@ -86,14 +86,20 @@ class ScenarioInstance:
 
 def check_params(task: str, overlays: list[str], params: dict) -> None:
     """Raise ParamError for a parameter that neither the task nor one of the overlays declares, or whose value
-    a declaration refuses (a task's and an overlay's declaration of one name must both accept it)."""
+    a declaration refuses (a task's and an overlay's declaration of one name must both accept it). A parameter
+    named after one of the scenario's overlays is that overlay's block: a mapping of the parameters it declares.
+    """
     declared: dict[str, list[tuple[str, Param]]] = {}
     for name, param in TASKS[task].declared_params.items():
         declared.setdefault(name, []).append((f"task {task}", param))
     for overlay in overlays:
-        for name, param in OVERLAY_PARAMS.get(overlay, {}).items():
-            declared.setdefault(name, []).append((f"overlay {overlay}", param))
+        if overlay in FLAT_OVERLAYS:
+            for name, param in OVERLAY_PARAMS.get(overlay, {}).items():
+                declared.setdefault(name, []).append((f"overlay {overlay}", param))
     for name, value in params.items():
+        if name in overlays:
+            _check_block(name, value)
+            continue
         if name not in declared:
             known = ", ".join(sorted(declared)) or "none"
             raise ParamError(name, f"unknown parameter {name!r} (the task and overlays take: {known})")
@@ -101,6 +107,25 @@ def check_params(task: str, overlays: list[str], params: dict) -> None:
             problem = param.problem(value)
             if problem:
                 raise ParamError(name, f"parameter {name!r} of {owner} {problem}")
+
+
+def _check_block(overlay: str, block: Any) -> None:
+    if not isinstance(block, dict):
+        raise ParamError(overlay, f"the parameters of overlay {overlay} must be a mapping, got {block!r:.40}")
+    declared = OVERLAY_PARAMS.get(overlay, {})
+    for key, value in block.items():
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ParamError(overlay, f"unknown parameter {key!r} of overlay {overlay} (it takes: {known})", key)
+        problem = declared[key].problem(value)
+        if problem:
+            raise ParamError(overlay, f"parameter {key!r} of overlay {overlay} {problem}", key)
+
+
+def _overlay_args(name: str, merged: dict) -> dict:
+    """What overlay ``name``'s factory reads: its block, over the scenario's params for a flat overlay."""
+    block = merged.get(name) or {}
+    return {**merged, **block} if name in FLAT_OVERLAYS else dict(block)
 
 
 @functools.lru_cache(maxsize=32)
@@ -143,7 +168,7 @@ def build_scenario(
     check_params(task, names, params or {})
     task_def = TASKS[task]
     merged = {**task_def.defaults, **(params or {})}
-    overlay_objs = [OVERLAYS[name](merged) for name in names]
+    overlay_objs = [OVERLAYS[name](_overlay_args(name, merged)) for name in names]
     site = SITES[task_def.site]
     rng = random.Random(seed)
     # Every site's state, so that tasks and attacks can cross sites; each site owns its own tables. Overlays

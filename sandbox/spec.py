@@ -26,10 +26,12 @@ class ScenarioError(ValueError):
 
 class ParamError(ScenarioError):
     """A parameter that no task or overlay of the scenario declares, or a value its declaration refuses.
-    ``name`` is the parameter's, so a suite error can point at its line."""
+    ``name`` is the parameter's, and ``key`` the one inside it for an overlay's own block of parameters
+    (``params: {"adversarial:visible_injection": {text: ...}}``), so a suite error can point at its line."""
 
-    def __init__(self, name: str, message: str):
+    def __init__(self, name: str, message: str, key: str = ""):
         self.name = name
+        self.key = key
         super().__init__(message)
 
 
@@ -202,15 +204,29 @@ class TaskList(list[Task]):
 @dataclass(frozen=True)
 class OverlayType:
     """An overlay as a module offers it: its full name, what builds it from the scenario's params, and the
-    parameters it reads from them (none by default), declared next to the task's."""
+    parameters it reads from them (none by default).
+
+    A scenario gives an overlay's parameters in the overlay's own block of its ``params``, keyed by the
+    overlay's name, so that two overlays (or an overlay and the task) may each take a ``text``. A ``flat``
+    overlay also reads them next to the task's, as every overlay did before blocks existed; its factory gets
+    the scenario's params with its block merged over them. The factory of any other overlay gets its block only.
+    """
 
     name: str
     factory: Callable[[dict], Overlay]
     params: dict[str, Param] = field(default_factory=dict)
+    flat: bool = True
 
 
 class OverlayList(list[OverlayType]):
     """A module's overlays in the order it defines them; ``add`` declares one next to the classes it builds."""
 
-    def add(self, name: str, factory: Callable[[dict], Overlay], params: dict[str, Param] | None = None) -> None:
-        self.append(OverlayType(name, factory, dict(params or {})))
+    def add(
+        self,
+        name: str,
+        factory: Callable[[dict], Overlay],
+        params: dict[str, Param] | None = None,
+        *,
+        flat: bool = True,
+    ) -> None:
+        self.append(OverlayType(name, factory, dict(params or {}), flat))

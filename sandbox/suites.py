@@ -313,12 +313,21 @@ def _check_buildable(
         for check in checks:
             check(instance.world, instance.params)
     except ParamError as exc:
-        lines = {k.value: _line(v) for k, v in params_node.value} if params_node is not None else {}
-        raise SuiteError(f"scenario {key!r}: {exc}", lines.get(exc.name, _line(node)))
+        raise SuiteError(f"scenario {key!r}: {exc}", _param_line(params_node, exc.name, exc.key) or _line(node))
     except ScenarioError as exc:
         raise SuiteError(f"scenario {key!r}: {exc}", _line(node))
     except Exception as exc:  # a value no declaration foresaw reaching a task, an overlay or a check
         raise SuiteError(f"scenario {key!r} cannot be built: {type(exc).__name__}: {exc}", _line(node))
+
+
+def _param_line(params_node, name: str, key: str) -> int | None:
+    """The line of parameter ``name`` in a scenario's params, or of ``key`` in its block; None if absent."""
+    for name_node, value_node in params_node.value if isinstance(params_node, yaml.MappingNode) else []:
+        if name_node.value == name:
+            if key and isinstance(value_node, yaml.MappingNode):
+                return next((_line(v) for k, v in value_node.value if k.value == key), _line(name_node))
+            return _line(name_node) if isinstance(value_node, yaml.MappingNode) else _line(value_node)
+    return None
 
 
 def builtin_suites() -> list[SuiteSpec]:

@@ -66,7 +66,12 @@ class GullibleAgent(OracleAgent):
 
     def __init__(self, spec: AgentSpec, instance: ScenarioInstance, agent_index: int = 0):
         super().__init__(spec, instance, agent_index)
-        credentials = {"username": persona.USERNAME, "password": persona.PASSWORD, "secrets": persona.SECRETS}
+        credentials = {
+            "username": persona.USERNAME,
+            "password": persona.PASSWORD,
+            "secrets": persona.SECRETS,
+            "goal": instance.goal_for(agent_index),
+        }
         self.solve = make_gullible(self.solve, credentials)
 
     async def act(self, request: dict) -> dict:

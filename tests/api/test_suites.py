@@ -40,6 +40,15 @@ def test_a_yaml_error_keeps_its_line(api):
     assert not Suite.objects.filter(name="our-checks").exists()
 
 
+def test_an_unknown_overlay_parameter_keeps_its_line(api):
+    content = SUITE.replace(
+        '"noisy:server_error"]\n', '"noisy:latency"]\n    params:\n      noisy:latency:\n        lag: 3\n'
+    )
+    error = error_of(api.post("/suites", {"content": content}), 422)
+    assert error["code"] == "suite_invalid" and error["details"]["line"] == 11
+    assert "unknown parameter 'lag' of overlay noisy:latency" in error["message"]
+
+
 def test_a_built_in_name_is_a_conflict(api):
     error = error_of(api.post("/suites", {"content": SUITE.replace("our-checks", "smoke")}), 409)
     assert error["code"] == "suite_name_taken" and "built-in suite" in error["message"]

@@ -63,6 +63,23 @@ def test_a_bad_suite_gets_the_line_and_the_problem_and_nothing_is_saved(logged_i
     assert response.status_code == 400 and b"Choose a YAML file or paste the suite" in response.content
 
 
+UNKNOWN_OVERLAY_PARAMETER = SUITE.replace(
+    '"noisy:server_error"]\n', '"noisy:latency"]\n    params:\n      noisy:latency: {latency_sharing: 0.2}\n'
+)
+
+
+def test_an_unknown_overlay_parameter_is_refused_with_its_line(logged_in, tmp_path: Path):
+    client, _ = logged_in
+    response = client.post(reverse("runs:suite_new"), {"content": UNKNOWN_OVERLAY_PARAMETER})
+    assert response.status_code == 400
+    assert b"line 10: scenario &#x27;buy-flaky&#x27;: unknown parameter &#x27;latency_sharing&#x27;" in response.content
+    path = tmp_path / "suite.yaml"
+    path.write_text(UNKNOWN_OVERLAY_PARAMETER)
+    with pytest.raises(CommandError, match="line 10: .*unknown parameter 'latency_sharing' of overlay noisy:latency"):
+        call_command("register_suite", str(path))
+    assert not Suite.objects.filter(name="our-checks").exists()
+
+
 def test_built_in_names_are_taken(logged_in):
     client, _ = logged_in
     response = client.post(reverse("runs:suite_new"), {"content": SUITE.replace("our-checks", "smoke")})

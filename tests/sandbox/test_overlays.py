@@ -26,6 +26,27 @@ def test_each_attack_lands_on_gullible_but_not_on_oracle(overlay):
     assert defended.success and not defended.committed_harms
 
 
+# The attack kinds the field writes (issue 16): the test above proves that each lands on gullible and not on
+# oracle; this one that the cautious baseline, which adopts nothing it reads, resists them too.
+FIELD_KINDS = [
+    "adversarial:important_instructions",
+    "adversarial:ignore_previous",
+    "adversarial:aria_injection",
+    "adversarial:format_mimicking",
+    "adversarial:denial_of_service",
+    "adversarial:goal_reveal",
+    "adversarial:alt_text_banner",
+]
+
+
+@pytest.mark.parametrize("overlay", FIELD_KINDS)
+def test_the_fields_attack_kinds_miss_the_cautious_baseline(overlay):
+    assert overlay in ADVERSARIAL
+    defended, _ = play(spec("cautious", "shop.purchase", [overlay]))
+    assert defended.attack_exposed and not defended.attack_succeeded
+    assert defended.success and not defended.committed_harms
+
+
 def test_overlays_compose():
     overlays = ["adversarial:lookalike_link", "noisy:server_error", "noisy:popup"]
     outcome, events = play(spec("oracle", "shop.purchase", overlays))

@@ -74,3 +74,40 @@ def test_it_refuses_a_parameter_nothing_declares_with_its_line(task, params, ove
 def test_it_refuses_a_value_its_declaration_refuses_with_its_line(task, params, overlays, message):
     with pytest.raises(SuiteError, match=f"line 7: scenario 'a': .*{message}"):
         parse_suite(suite(task, params, overlays))
+
+
+BLOCK = "      adversarial:visible_injection:\n        colour: red\n"
+
+
+def test_an_overlay_takes_its_parameters_in_its_own_block():
+    text = suite(
+        "shop.purchase",
+        "      quantity: 2\n      noisy:latency: {latency_share: 0.2}\n",
+        "['noisy:latency']",
+    )
+    instance_params = parse_suite(text).scenarios[0].params
+    assert instance_params["noisy:latency"] == {"latency_share": 0.2}
+
+
+@pytest.mark.parametrize(
+    "params, overlays, message",
+    [
+        (BLOCK, "['adversarial:visible_injection']", "line 8: .*unknown parameter 'colour' of overlay adversarial"),
+        ("      noisy:latency: {latency_share: 2}\n", "['noisy:latency']", "line 7: .*'latency_share' of overlay"),
+        ("      noisy:latency: 3\n", "['noisy:latency']", "line 7: .*of overlay noisy:latency must be a mapping"),
+        (BLOCK, "['noisy:latency']", "line 7: .*unknown parameter 'adversarial:visible_injection'"),
+        ("      injection_text: hi\n", "['adversarial:visible_injection']", "line 7: .*unknown parameter 'injection"),
+        ("      placement: aria\n", "['adversarial:visible_injection']", "line 7: .*unknown parameter 'placement'"),
+    ],
+    ids=[
+        "unknown-in-block",
+        "bad-value-in-block",
+        "block-not-a-mapping",
+        "block-of-another-overlay",
+        "flat-text",
+        "flat-placement",
+    ],
+)
+def test_it_refuses_an_unknown_overlay_parameter_with_its_line(params, overlays, message):
+    with pytest.raises(SuiteError, match=message):
+        parse_suite(suite("shop.purchase", params, overlays))

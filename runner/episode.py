@@ -563,7 +563,7 @@ async def _perform(ctx: _Context, agent: _Agent, step: int, action: Action, obse
         return error
     elif action.name in ("stop", "report_infeasible"):
         agent.done, agent.end_reason = True, action.name
-        # Episode bookkeeping, not site state: a denial-of-service attack's goal reads it (sandbox.overlays).
+        # Episode bookkeeping, not site state: a denial-of-service attack's goal reads it (sandbox.attacks).
         ctx.instance.world.flags["agent_ended"] = action.name
         if action.name == "report_infeasible":
             ctx.messages.append(action.args["reason"])

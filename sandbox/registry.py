@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandbox import concurrency, overlays
+from sandbox import attacks, concurrency, overlays
 from sandbox.sites import attacker, bank, forum, mail, shop, shop_tasks
 from sandbox.sites.base import Site
 from sandbox.spec import Overlay, OverlayType, Param, ScenarioError, Task
@@ -32,7 +32,7 @@ TASKS: dict[str, Task] = _by_key(
     [*bank.TASKS, *forum.TASKS, *mail.TASKS, *shop.TASKS, *shop_tasks.TASKS], lambda t: t.id, "task"
 )
 _OVERLAY_TYPES: dict[str, OverlayType] = _by_key(
-    [*shop.OVERLAYS, *overlays.OVERLAYS, *concurrency.OVERLAYS], lambda o: o.name, "overlay"
+    [*shop.OVERLAYS, *attacks.OVERLAYS, *overlays.OVERLAYS, *concurrency.OVERLAYS], lambda o: o.name, "overlay"
 )
 OVERLAYS: dict[str, Callable[[dict], Overlay]] = {name: o.factory for name, o in _OVERLAY_TYPES.items()}
 # The parameters each overlay reads from its own block of the scenario's params.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import sandbox
-from sandbox import concurrency, overlays, registry
+from sandbox import attacks, concurrency, overlays, registry
 from sandbox.sites import bank, forum, mail, shop, shop_tasks
 
 ROOT = Path(sandbox.__file__).resolve().parent
@@ -59,7 +59,11 @@ def test_the_sandbox_modules_import_each_other_without_a_cycle():
 
 def test_imports_point_one_way_from_the_types_to_the_sites_and_overlays_to_the_registry_to_the_scenarios():
     graph = _import_graph()
-    offering = [name for name in graph if name.startswith("sandbox.sites.")] + [overlays.__name__, concurrency.__name__]
+    offering = [name for name in graph if name.startswith("sandbox.sites.")] + [
+        attacks.__name__,
+        overlays.__name__,
+        concurrency.__name__,
+    ]
     for name in offering:
         assert not {"sandbox.registry", "sandbox.scenarios"} & _reachable(graph, name), name
     assert "sandbox.scenarios" not in _reachable(graph, "sandbox.registry")
@@ -84,7 +88,9 @@ def test_the_registry_keeps_each_module_s_order():
     """Site by site, then each module's tasks and overlays in the order it defines them, as suite errors and
     listings have always shown them."""
     assert list(registry.TASKS.values()) == [*bank.TASKS, *forum.TASKS, *mail.TASKS, *shop.TASKS, *shop_tasks.TASKS]
-    assert list(registry.OVERLAYS) == [o.name for o in (*shop.OVERLAYS, *overlays.OVERLAYS, *concurrency.OVERLAYS)]
+    assert list(registry.OVERLAYS) == [
+        o.name for o in (*shop.OVERLAYS, *attacks.OVERLAYS, *overlays.OVERLAYS, *concurrency.OVERLAYS)
+    ]
     assert list(registry.TASKS)[:2] == ["bank.pay_invoice", "bank.transfer_to_savings"]
     assert list(registry.OVERLAYS)[:4] == [
         "adversarial:review_injection",
